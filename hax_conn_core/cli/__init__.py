@@ -1,0 +1,1 @@
+"""The ``hax-conn`` command line: one small class per subcommand, registered by name."""
