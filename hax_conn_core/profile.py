@@ -1,0 +1,275 @@
+"""Profiles: what each layer group of each DNN costs on each accelerator (``hax-conn-profile/1``).
+
+The format is the contract in timing-model.md, documented for users in docs/formats.md. A profile
+is read once, validated completely (every complaint names its JSON path and what was expected),
+and then held as frozen dataclasses that the simulator, the planner and the baselines share.
+
+``Profile.sha256`` identifies the *content*: the SHA-256 of the canonical JSON of
+``profile_to_dict`` (keys sorted, no whitespace, numbers as Python writes floats), so that
+re-indenting a file or reordering its keys keeps the hash, and a schedule can name the profile it
+was planned on. Optional keys we do not know are accepted and ignored (the format may gain
+optional keys) and do not enter the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+
+from hax_conn_core.errors import ProfileError
+from hax_conn_core.jsonpath import join, load_json, Reader
+
+PROFILE_FORMAT = "hax-conn-profile/1"
+_FAMILY = "hax-conn-profile"
+
+Curve = Tuple[Tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A run of consecutive layers that is scheduled as one unit (a transition point at its end).
+
+    ``layers`` is the inclusive range of layer indices (conventions.md). ``time_ms[a]`` is the
+    standalone time on accelerator ``a`` (absent: ``a`` cannot run the group), ``demand_gbps[a]``
+    its standalone DRAM throughput there, ``transition_ms[a]`` the extra delay when the next
+    group runs elsewhere (0 where the file leaves it out on the last group).
+    """
+
+    layers: Tuple[int, int]
+    time_ms: Mapping[str, float]
+    demand_gbps: Mapping[str, float]
+    transition_ms: Mapping[str, float]
+
+    def runs_on(self, acc: str) -> bool:
+        return acc in self.time_ms
+
+
+@dataclass(frozen=True)
+class DnnProfile:
+    name: str
+    groups: Tuple[Group, ...]
+
+    def accelerators_for_all_groups(self, accelerators: Sequence[str]) -> Tuple[str, ...]:
+        """Those of ``accelerators`` that can run every group of this DNN (in the given order)."""
+        return tuple(a for a in accelerators if all(g.runs_on(a) for g in self.groups))
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    accelerators: Tuple[str, ...]
+    peak_bandwidth_gbps: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    device: Device
+    contention: Mapping[str, Curve]
+    dnns: Mapping[str, DnnProfile]  # insertion-ordered: the file's order
+    sha256: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", _content_sha256(self))
+
+    def subset(self, names: Sequence[str]) -> "Profile":
+        """The same profile with only the DNNs ``names``, in that order (its own sha256).
+
+        An unknown or repeated name raises ProfileError listing the DNNs this profile has.
+        """
+        if not names:
+            raise ProfileError(f"no DNN chosen: expected one or more of {_known(self)}")
+        seen = set()
+        for name in names:
+            if name not in self.dnns:
+                raise ProfileError(f"DNN {name!r} is not in the profile: expected one of "
+                                   f"{_known(self)}")
+            if name in seen:
+                raise ProfileError(f"DNN {name!r} is chosen twice: expected distinct names")
+            seen.add(name)
+        return Profile(device=self.device, contention=self.contention,
+                       dnns={name: self.dnns[name] for name in names})
+
+
+def _known(profile: Profile) -> str:
+    return ", ".join(profile.dnns)
+
+
+def _content_sha256(profile: Profile) -> str:
+    canonical = json.dumps(profile_to_dict(profile), sort_keys=True, separators=(",", ":"),
+                           allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def load_profile(path: Union[str, Path]) -> Profile:
+    """Read and validate a profile file; any problem raises ProfileError naming file and path."""
+    return parse_profile(load_json(path, ProfileError, "profile"), source=str(path))
+
+
+def parse_profile(obj: Any, source: str = "<profile>") -> Profile:
+    """Validate a decoded JSON document as ``hax-conn-profile/1``."""
+    r = Reader(source, ProfileError)
+    top = r.obj(obj, "", "a JSON object with keys format, device, contention, dnns")
+    r.format_tag(top, PROFILE_FORMAT, _FAMILY)
+    device = _parse_device(r, r.required(top, "device", ""))
+    contention = _parse_contention(r, r.required(top, "contention", ""), device)
+    raw_dnns = r.obj(r.required(top, "dnns", ""), "dnns", "an object of DNN name -> DNN profile")
+    if not raw_dnns:
+        raise r.fail("dnns", "expected at least one DNN, found an empty object")
+    dnns: Dict[str, DnnProfile] = {}
+    for name, raw in raw_dnns.items():
+        r.key_ident(name, "dnns", "a DNN name")
+        dnns[name] = _parse_dnn(r, name, raw, device)
+    return Profile(device=device, contention=contention, dnns=dnns)
+
+
+def _parse_device(r: Reader, raw: Any) -> Device:
+    path = "device"
+    dev = r.obj(raw, path, "an object with keys name, accelerators, peak_bandwidth_gbps")
+    name = r.string(r.required(dev, "name", path), join(path, "name"))
+    accs_path = join(path, "accelerators")
+    accs = r.lst(r.required(dev, "accelerators", path), accs_path,
+                 "a non-empty list of accelerator names", non_empty=True)
+    seen = set()
+    for i, acc in enumerate(accs):
+        r.ident(acc, join(accs_path, i), "an accelerator name")
+        if acc in seen:
+            raise r.fail(join(accs_path, i), f"accelerator {acc!r} is listed twice")
+        seen.add(acc)
+    peak = r.number(r.required(dev, "peak_bandwidth_gbps", path),
+                    join(path, "peak_bandwidth_gbps"), minimum=0.0, strict_minimum=True,
+                    unit="(GB/s)")
+    return Device(name=name, accelerators=tuple(accs), peak_bandwidth_gbps=peak)
+
+
+def _parse_contention(r: Reader, raw: Any, device: Device) -> Dict[str, Curve]:
+    path = "contention"
+    curves_raw = r.obj(raw, path, "an object of accelerator -> list of [u, s] breakpoints")
+    curves: Dict[str, Curve] = {}
+    for acc in curves_raw:
+        if acc not in device.accelerators:
+            raise r.fail(join(path, acc), f"unknown accelerator {acc!r}: expected one of "
+                                          f"device.accelerators "
+                                          f"({', '.join(device.accelerators)})")
+    for acc in device.accelerators:
+        if acc not in curves_raw:
+            raise r.fail(join(path, acc), "required key is missing: every accelerator of "
+                                          "device.accelerators needs a slowdown curve")
+        curve_path = join(path, acc)
+        points = r.lst(curves_raw[acc], curve_path, "a non-empty list of [u, s] breakpoints",
+                       non_empty=True)
+        curve = []
+        for i, point in enumerate(points):
+            p_path = join(curve_path, i)
+            if not isinstance(point, list) or len(point) != 2:
+                raise r.expect(p_path, "a breakpoint [u, s] of two numbers", point)
+            u = r.number(point[0], join(p_path, 0), minimum=0.0, unit="(utilisation u)")
+            s = r.number(point[1], join(p_path, 1), minimum=1.0, unit="(slowdown s)")
+            if curve and u <= curve[-1][0]:
+                raise r.fail(join(p_path, 0), f"expected u > {curve[-1][0]:g} (breakpoints "
+                                              f"sorted by strictly increasing u), found {u:g}")
+            curve.append((u, s))
+        curves[acc] = tuple(curve)
+    return curves
+
+
+def _parse_dnn(r: Reader, name: str, raw: Any, device: Device) -> DnnProfile:
+    path = join("dnns", name)
+    dnn = r.obj(raw, path, "an object with key groups")
+    groups_path = join(path, "groups")
+    raw_groups = r.lst(r.required(dnn, "groups", path), groups_path,
+                       "a non-empty list of layer groups", non_empty=True)
+    groups = []
+    for i, raw_group in enumerate(raw_groups):
+        last = i == len(raw_groups) - 1
+        group = _parse_group(r, join(groups_path, i), raw_group, device, last)
+        if groups and group.layers[0] != groups[-1].layers[1] + 1:
+            prev = groups[-1].layers
+            raise r.fail(join(join(groups_path, i), "layers"),
+                         f"expected the range to start at layer {prev[1] + 1} (groups are "
+                         f"contiguous; the previous group is {prev[0]}-{prev[1]}), found "
+                         f"{group.layers[0]}")
+        groups.append(group)
+    return DnnProfile(name=name, groups=tuple(groups))
+
+
+def _parse_group(r: Reader, path: str, raw: Any, device: Device, last: bool) -> Group:
+    group = r.obj(raw, path, "an object with keys layers, time_ms, demand_gbps, transition_ms")
+    layers_path = join(path, "layers")
+    layers = r.required(group, "layers", path)
+    if (not isinstance(layers, list) or len(layers) != 2
+            or any(isinstance(x, bool) or not isinstance(x, int) for x in layers)
+            or layers[0] < 0 or layers[1] < layers[0]):
+        raise r.expect(layers_path, "an inclusive layer range [first, last] of integers with "
+                                    "0 <= first <= last", layers)
+    time_ms = _acc_map(r, group, path, "time_ms", device, "ms", positive=True)
+    if not time_ms:
+        raise r.fail(join(path, "time_ms"), "expected at least one accelerator that can run "
+                                            "the group, found an empty object")
+    demand = _acc_map(r, group, path, "demand_gbps", device, "GB/s", positive=False)
+    transition = _acc_map(r, group, path, "transition_ms", device, "ms", positive=False,
+                          required=not last)
+    for key, values in (("demand_gbps", demand), ("transition_ms", transition)):
+        for acc in values:
+            if acc not in time_ms:
+                raise r.fail(join(join(path, key), acc),
+                             f"accelerator {acc!r} has no time_ms entry (it cannot run the "
+                             f"group): expected keys among {', '.join(time_ms)}")
+    for acc in time_ms:
+        if acc not in demand:
+            raise r.fail(join(join(path, "demand_gbps"), acc),
+                         "required key is missing: every accelerator in time_ms needs a demand")
+        if acc not in transition:
+            if not last:
+                raise r.fail(join(join(path, "transition_ms"), acc),
+                             "required key is missing: every accelerator in time_ms needs a "
+                             "transition cost (except on the last group)")
+            transition[acc] = 0.0
+    return Group(layers=(layers[0], layers[1]), time_ms=time_ms, demand_gbps=demand,
+                 transition_ms=transition)
+
+
+def _acc_map(r: Reader, group: Dict[str, Any], path: str, key: str, device: Device, unit: str,
+             positive: bool, required: bool = True) -> Dict[str, float]:
+    map_path = join(path, key)
+    if key not in group and not required:
+        return {}
+    raw = r.obj(r.required(group, key, path), map_path,
+                f"an object of accelerator -> {unit}")
+    values: Dict[str, float] = {}
+    for acc, value in raw.items():
+        if acc not in device.accelerators:
+            raise r.fail(join(map_path, acc), f"unknown accelerator {acc!r}: expected one of "
+                                              f"device.accelerators "
+                                              f"({', '.join(device.accelerators)})")
+        values[acc] = r.number(value, join(map_path, acc), minimum=0.0, strict_minimum=positive,
+                               unit=f"({unit})")
+    return values
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def profile_to_dict(profile: Profile) -> Dict[str, Any]:
+    """The JSON document of ``profile`` (what ``parse_profile`` reads back to an equal profile)."""
+    return {
+        "format": PROFILE_FORMAT,
+        "device": {"name": profile.device.name,
+                   "accelerators": list(profile.device.accelerators),
+                   "peak_bandwidth_gbps": profile.device.peak_bandwidth_gbps},
+        "contention": {acc: [[u, s] for u, s in profile.contention[acc]]
+                       for acc in profile.device.accelerators},
+        "dnns": {name: {"groups": [_group_to_dict(g) for g in dnn.groups]}
+                 for name, dnn in profile.dnns.items()},
+    }
+
+
+def _group_to_dict(group: Group) -> Dict[str, Any]:
+    return {"layers": list(group.layers),
+            "time_ms": dict(group.time_ms),
+            "demand_gbps": dict(group.demand_gbps),
+            "transition_ms": dict(group.transition_ms)}

@@ -1,0 +1,274 @@
+"""Contention-aware simulation of a schedule (timing-model.md, "Simulation semantics").
+
+Event-driven and exact: between two events (a start, a finish, a release, the end of a
+transition delay) every running group progresses at a constant rate ``1 / S``, so the next event
+time is computed exactly; a small epsilon is used only to compare times, so that two events
+that coincide in exact arithmetic but differ by rounding count as simultaneous.
+
+The rules, in brief (the spec is the reference):
+
+- Frame-set ``k`` (one frame of every DNN) is released at 0 if ``k < D``, else when frame-set
+  ``k - D`` finishes; release makes group 0 of each of its DNNs ready.
+- A group is ready when its predecessor finished, plus the predecessor's transition delay if
+  that ran on another accelerator (the sender is free during the delay).
+- An idle accelerator starts, among the ready groups assigned to it, the one that became ready
+  first; ties: earlier frame-set, then the DNN listed first. No preemption. All finishes and
+  releases at ``t`` are processed before any start at ``t``.
+- A group on ``a`` progresses at ``1 / S``; ``S = 1`` when nothing runs on another accelerator,
+  else ``S = interp(contention[a], (own demand + other accelerators' demands) / peak)``.
+
+Latency: one frame-set, ``D = 1``, the finish of its last group. Throughput: ``D`` frame-sets in
+flight, ``W = 8`` warm-up and ``M = 32`` measured frame-sets, ``(C[W+M-1] - C[W-1]) / M``.
+
+``simulate`` records every group run (for reports, plots and the runtime's per-accelerator
+order); ``predict_ms`` is the same engine without recording, for search loops.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from hax_conn_core.contention import slowdown
+from hax_conn_core.errors import InternalError, ScheduleError
+from hax_conn_core.profile import Profile
+from hax_conn_core.schedule import check_assignment, check_schedule_fits, OBJECTIVES, Schedule
+
+#: Tolerance (ms) under which two event times count as the same time.
+TIME_EPSILON_MS = 1e-9
+#: Throughput objective: warm-up and measured frame-sets (timing-model.md).
+WARMUP_FRAME_SETS = 8
+MEASURED_FRAME_SETS = 32
+
+
+@dataclass(frozen=True)
+class GroupRun:
+    """One execution of one group of one DNN's frame in frame-set ``frame``."""
+
+    dnn: str
+    frame: int
+    group: int
+    accelerator: str
+    start_ms: float
+    finish_ms: float
+    slowdown_segments: Tuple[Tuple[float, float, float], ...]  # (t0_ms, t1_ms, S)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    predicted_ms: float
+    runs: Tuple[GroupRun, ...]  # in order of start time (ties: accelerator order)
+    frame_set_finish_ms: Tuple[float, ...]  # C[k]
+    dnn_finish_ms: Mapping[str, float]  # finish of each DNN's frame in frame-set 0
+
+    def accelerator_order(self, accelerator: str, frame: int = 0) -> List[Tuple[str, int]]:
+        """(dnn, group) in the order ``accelerator`` runs them in frame-set ``frame``."""
+        return [(run.dnn, run.group) for run in self.runs
+                if run.accelerator == accelerator and run.frame == frame]
+
+
+def simulate(profile: Profile, schedule: Schedule, *, contention: bool = True) -> SimulationResult:
+    """Simulate ``schedule`` on ``profile``; the schedule is checked against the profile first."""
+    check_schedule_fits(schedule, profile)
+    frames, in_flight = _frame_counts(schedule.objective, schedule.frames_in_flight)
+    engine = _Engine(profile, schedule.assignments, in_flight, frames, contention, record=True)
+    engine.run()
+    finish = tuple(engine.frame_set_finish)
+    return SimulationResult(
+        predicted_ms=_objective_value(schedule.objective, finish),
+        runs=tuple(engine.runs),
+        frame_set_finish_ms=finish,
+        dnn_finish_ms=dict(zip(engine.names, engine.dnn_finish_frame0)),
+    )
+
+
+def predict_ms(profile: Profile, assignments: Mapping[str, Sequence[str]],
+               objective: str = "latency", frames_in_flight: int = 2,
+               contention: bool = True) -> float:
+    """``simulate(...).predicted_ms`` without recording the runs (for search loops).
+
+    ``assignments`` maps DNN -> accelerator per group, in priority order. Raises ScheduleError
+    for an assignment that does not fit the profile.
+    """
+    for name, accs in assignments.items():
+        if name not in profile.dnns:
+            raise ScheduleError(f"DNN {name!r} is not in the profile: expected one of "
+                                f"{', '.join(profile.dnns)}")
+        check_assignment(profile, profile.dnns[name], accs)
+    frames, in_flight = _frame_counts(objective, frames_in_flight)
+    engine = _Engine(profile, assignments, in_flight, frames, contention, record=False)
+    engine.run()
+    return _objective_value(objective, engine.frame_set_finish)
+
+
+def _frame_counts(objective: str, frames_in_flight: int) -> Tuple[int, int]:
+    """(frame-sets simulated, frame-sets in flight) for an objective."""
+    if objective == "latency":
+        return 1, 1
+    if objective == "throughput":
+        if isinstance(frames_in_flight, bool) or not isinstance(frames_in_flight, int) \
+                or frames_in_flight < 1:
+            raise ScheduleError(f"frames_in_flight: expected an integer >= 1, found "
+                                f"{frames_in_flight!r}")
+        return WARMUP_FRAME_SETS + MEASURED_FRAME_SETS, frames_in_flight
+    raise ScheduleError(f"objective: expected one of {', '.join(OBJECTIVES)}, found "
+                        f"{objective!r}")
+
+
+def _objective_value(objective: str, finish: Sequence[float]) -> float:
+    if objective == "latency":
+        return finish[0]
+    last = WARMUP_FRAME_SETS + MEASURED_FRAME_SETS - 1
+    return (finish[last] - finish[WARMUP_FRAME_SETS - 1]) / MEASURED_FRAME_SETS
+
+
+class _Engine:
+    """The event loop. Items are tuples ``(ready_ms, frame, dnn_index, group_index)``."""
+
+    def __init__(self, profile: Profile, assignments: Mapping[str, Sequence[str]],
+                 in_flight: int, frames: int, contention: bool, record: bool):
+        self.accs = profile.device.accelerators
+        acc_index = {a: i for i, a in enumerate(self.accs)}
+        self.names = list(assignments)
+        # Per DNN, per group: (accelerator index, work ms, demand GB/s, delay before the next
+        # group becomes ready ms). The delay is the transition cost only when the next group
+        # runs on another accelerator.
+        self.tables: List[List[Tuple[int, float, float, float]]] = []
+        for name in self.names:
+            accs = assignments[name]
+            groups = profile.dnns[name].groups
+            table = []
+            for g, (acc, group) in enumerate(zip(accs, groups)):
+                moves = g + 1 < len(accs) and accs[g + 1] != acc
+                table.append((acc_index[acc], group.time_ms[acc], group.demand_gbps[acc],
+                              group.transition_ms[acc] if moves else 0.0))
+            self.tables.append(table)
+        self.curves = ([profile.contention[a] for a in self.accs] if contention else None)
+        self.peak = profile.device.peak_bandwidth_gbps
+        self.in_flight = in_flight
+        self.frames = frames
+        self.record = record
+        self.frame_set_finish: List[float] = [math.nan] * frames
+        self.dnn_finish_frame0: List[float] = [math.nan] * len(self.names)
+        self.runs: List[GroupRun] = []
+
+    def run(self) -> None:
+        eps = TIME_EPSILON_MS
+        n_acc = len(self.accs)
+        n_dnn = len(self.names)
+        tables = self.tables
+        curves = self.curves
+        peak = self.peak
+        record = self.record
+        pending: List[List[Tuple[float, int, int, int]]] = [[] for _ in range(n_acc)]
+        # running[a] = [frame, dnn, group, remaining work, demand, start, S, segments]
+        running: List[Optional[list]] = [None] * n_acc
+        dnns_left = [n_dnn] * self.frames
+        frames_done = 0
+
+        def release(frame: int, t: float) -> None:
+            for d in range(n_dnn):
+                pending[tables[d][0][0]].append((t, frame, d, 0))
+
+        for k in range(min(self.in_flight, self.frames)):
+            release(k, 0.0)
+        t = 0.0
+        while True:
+            # Starts at t (every finish and release at t is already processed).
+            busy = 0
+            total_demand = 0.0
+            for a in range(n_acc):
+                if running[a] is None and pending[a]:
+                    queue = pending[a]
+                    first = None
+                    for item in queue:
+                        if item[0] <= t + eps and (first is None or item[0] < first - eps):
+                            first = item[0]
+                    if first is not None:
+                        best = None
+                        for item in queue:
+                            if item[0] <= first + eps and (
+                                    best is None or (item[1], item[2]) < (best[1], best[2])):
+                                best = item
+                        queue.remove(best)
+                        _, frame, d, g = best
+                        spec = tables[d][g]
+                        running[a] = [frame, d, g, spec[1], spec[2], t, 1.0,
+                                      [] if record else None]
+                run = running[a]
+                if run is not None:
+                    busy += 1
+                    total_demand += run[4]
+            # Rates until the next event.
+            t_next = math.inf
+            for a in range(n_acc):
+                run = running[a]
+                if run is None:
+                    continue
+                if curves is None or busy == 1:
+                    s = 1.0
+                else:
+                    s = slowdown(curves[a], total_demand / peak)
+                run[6] = s
+                finish = t + run[3] * s
+                if finish < t_next:
+                    t_next = finish
+            for queue in pending:
+                for item in queue:
+                    if t + eps < item[0] < t_next:
+                        t_next = item[0]
+            if t_next == math.inf:
+                break
+            # Advance to t_next; finish what ends there.
+            dt = t_next - t
+            finished = []
+            for a in range(n_acc):
+                run = running[a]
+                if run is None:
+                    continue
+                s = run[6]
+                if record:
+                    segments = run[7]
+                    if segments and segments[-1][2] == s and segments[-1][1] == t:
+                        segments[-1] = (segments[-1][0], t_next, s)
+                    else:
+                        segments.append((t, t_next, s))
+                if t + run[3] * s <= t_next + eps:
+                    finished.append(a)
+                else:
+                    run[3] -= dt / s
+            t = t_next
+            for a in finished:
+                frame, d, g = running[a][0], running[a][1], running[a][2]
+                if record:
+                    self.runs.append(GroupRun(
+                        dnn=self.names[d], frame=frame, group=g, accelerator=self.accs[a],
+                        start_ms=running[a][5], finish_ms=t,
+                        slowdown_segments=tuple(running[a][7])))
+                running[a] = None
+                table = tables[d]
+                if g + 1 < len(table):
+                    pending[table[g + 1][0]].append((t + table[g][3], frame, d, g + 1))
+                    continue
+                if frame == 0:
+                    self.dnn_finish_frame0[d] = t
+                dnns_left[frame] -= 1
+                if dnns_left[frame] == 0:
+                    self.frame_set_finish[frame] = t
+                    frames_done += 1
+                    if frame + self.in_flight < self.frames:
+                        release(frame + self.in_flight, t)
+        if frames_done != self.frames:
+            raise InternalError(f"simulation stopped at {t} ms with {self.frames - frames_done} "
+                                f"frame-sets unfinished")
+        if record:
+            self.runs.sort(key=lambda r: (r.start_ms, self.accs.index(r.accelerator)))
+
+
+def runs_by_accelerator(result: SimulationResult) -> Dict[str, List[GroupRun]]:
+    """The runs of each accelerator in start order (Gantt charts, the runtime's order)."""
+    out: Dict[str, List[GroupRun]] = {}
+    for run in result.runs:
+        out.setdefault(run.accelerator, []).append(run)
+    return out

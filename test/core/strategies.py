@@ -1,0 +1,98 @@
+"""Small profiles for tests: a builder for hand-written cases and hypothesis strategies.
+
+``make_profile`` turns a compact description into a validated Profile (through the real
+parser). ``small_profiles`` draws random small profiles (2-3 DNNs, 2-5 groups, two accelerators
+``gpu`` and ``dla``, random slowdown curves); every group runs on the GPU, some not on the DLA.
+``assignments_for`` draws a valid assignment of every DNN of a profile. The planner's tests
+import these too (``from test.core.strategies import ...``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from hypothesis import strategies as st
+
+from hax_conn_core.profile import parse_profile, Profile, PROFILE_FORMAT
+
+LINEAR_CURVE = [[0.0, 1.0], [1.0, 2.0]]  # S = 1 + u up to u = 1
+
+
+def group(time_ms: Mapping[str, float], demand_gbps: Optional[Mapping[str, float]] = None,
+          transition_ms: Optional[Mapping[str, float]] = None) -> Dict:
+    """A group description for ``make_profile`` (layers are filled in there)."""
+    return {"time_ms": dict(time_ms),
+            "demand_gbps": dict(demand_gbps or {a: 0.0 for a in time_ms}),
+            "transition_ms": dict(transition_ms or {a: 0.0 for a in time_ms})}
+
+
+def profile_doc(dnns: Mapping[str, Sequence[Dict]], *,
+                accelerators: Sequence[str] = ("gpu", "dla"), peak_gbps: float = 100.0,
+                curves: Optional[Mapping[str, List[List[float]]]] = None,
+                layers_per_group: int = 1) -> Dict:
+    """The JSON document of a profile; group ``i`` covers ``layers_per_group`` layers."""
+    doc_dnns = {}
+    for name, groups in dnns.items():
+        out = []
+        for i, g in enumerate(groups):
+            g = dict(g)
+            g.setdefault("layers", [i * layers_per_group, (i + 1) * layers_per_group - 1])
+            out.append(g)
+        doc_dnns[name] = {"groups": out}
+    return {"format": PROFILE_FORMAT,
+            "device": {"name": "test-soc", "accelerators": list(accelerators),
+                       "peak_bandwidth_gbps": peak_gbps},
+            "contention": {a: (curves or {}).get(a, LINEAR_CURVE) for a in accelerators},
+            "dnns": doc_dnns}
+
+
+def make_profile(dnns: Mapping[str, Sequence[Dict]], **kwargs) -> Profile:
+    return parse_profile(profile_doc(dnns, **kwargs), source="<test profile>")
+
+
+_times = st.integers(min_value=10, max_value=500).map(lambda x: x / 100.0)  # 0.1 .. 5 ms
+_demands = st.integers(min_value=0, max_value=80).map(float)  # GB/s, peak 100
+_transitions = st.integers(min_value=0, max_value=50).map(lambda x: x / 100.0)
+
+
+@st.composite
+def curves(draw) -> List[List[float]]:
+    """A slowdown curve: 1-4 breakpoints, u strictly increasing in [0, 2], s >= 1 rising."""
+    n = draw(st.integers(min_value=1, max_value=4))
+    us = sorted(draw(st.sets(st.integers(min_value=0, max_value=200), min_size=n, max_size=n)))
+    s = 1.0
+    points = []
+    for u in us:
+        s += draw(st.integers(min_value=0, max_value=60)) / 100.0
+        points.append([u / 100.0, round(s, 2)])
+    return points
+
+
+@st.composite
+def small_profiles(draw, min_dnns: int = 2, max_dnns: int = 3, min_groups: int = 2,
+                   max_groups: int = 5, dla_everywhere: bool = False) -> Profile:
+    """A random profile over ``gpu`` and ``dla`` (peak 100 GB/s)."""
+    n_dnns = draw(st.integers(min_value=min_dnns, max_value=max_dnns))
+    dnns = {}
+    for d in range(n_dnns):
+        n_groups = draw(st.integers(min_value=min_groups, max_value=max_groups))
+        groups = []
+        for _ in range(n_groups):
+            accs = ["gpu"]
+            if dla_everywhere or draw(st.integers(min_value=0, max_value=5)) > 0:
+                accs.append("dla")
+            groups.append(group({a: draw(_times) for a in accs},
+                                {a: draw(_demands) for a in accs},
+                                {a: draw(_transitions) for a in accs}))
+        dnns[f"dnn{d}"] = groups
+    return make_profile(dnns, curves={"gpu": draw(curves()), "dla": draw(curves())},
+                        layers_per_group=draw(st.integers(min_value=1, max_value=3)))
+
+
+@st.composite
+def assignments_for(draw, profile: Profile) -> Dict[str, Tuple[str, ...]]:
+    """A valid assignment (any number of transitions) of every DNN of ``profile``."""
+    out = {}
+    for name, dnn in profile.dnns.items():
+        out[name] = tuple(draw(st.sampled_from(sorted(g.time_ms))) for g in dnn.groups)
+    return out
