@@ -4,7 +4,7 @@ from hax_conn_core.cli.base import PendingCommand
 
 
 class ProfileCommand(PendingCommand):
-    """Measure per-layer-group times, transition costs and memory demand of DNNs on the accelerators.
+    """Measure per-group times, transition costs and memory demand of DNNs on each accelerator.
 
     Not available in this version yet: it arrives with the profiler issue.
     """

@@ -64,6 +64,7 @@ class PoolingParams:
     stride: Pair = (1, 1)
     pad: Pair = (0, 0)
     global_pooling: bool = False
+    round_mode: str = "CEIL"  # | "FLOOR" (BVLC Caffe's PoolingParameter.round_mode)
 
 
 @dataclass(frozen=True)

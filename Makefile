@@ -1,0 +1,36 @@
+# hax_conn: the commands a user runs. Each does its own setup when needed (scripts/setup.sh is
+# idempotent and fast when nothing changed).
+VENV ?= .venv
+export HAX_CONN_VENV := $(abspath $(VENV))
+PY := $(HAX_CONN_VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-all bench lint clean help
+
+help:
+	@echo "make demo      plan a DNN pair from a shipped profile and print the schedule"
+	@echo "make test      the whole test suite (what CI runs)"
+	@echo "make test-all  the test suite plus the long runs (every cut of every DNN)"
+	@echo "make bench     benchmarks; results are written to docs/"
+	@echo "make setup     create $(VENV) with ROS 2 Kilted wheels and build msg/ (done by the others)"
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(HAX_CONN_VENV)/bin/hax-conn demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: setup
+	HAX_CONN_TEST_ALL=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+lint: setup
+	$(PY) -m pytest test/project/test_lint.py
+
+clean:
+	rm -rf $(VENV) $(VENV).build $(VENV).logs build install log

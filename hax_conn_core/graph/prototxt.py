@@ -1,0 +1,541 @@
+"""Reading Caffe prototxt files into a :class:`~hax_conn_core.graph.model.Graph`.
+
+The text is parsed with protobuf's ``text_format`` against our own subset of Caffe's schema
+(:mod:`.caffe_schema`), then each layer is checked and normalised the way Caffe's own layer
+setup does, and shapes are inferred in file order. Accepted (docs/graph.md, "Reader"):
+
+* ``layer { type: "..." }`` and the legacy V1 ``layers { type: ENUM }`` (not both in one file);
+* inputs as Input layers or legacy ``input:`` with ``input_shape { dim }`` or ``input_dim`` x4;
+* training-only fields (``param``, fillers, ``loss_weight``, ``propagate_down``, ...), read and
+  ignored; ``include``/``exclude`` rules evaluated as Caffe does for the TEST phase (inference),
+  with the level and stages of the net's ``state``; layers the rules exclude are not part of
+  the net and get no index;
+* comments, CRLF line ends, ``name``, ``force_backward``, ``debug_info``.
+
+Data layers (Data, ImageData, ...) are refused: they read a database; a deploy prototxt declares
+its input shape instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from google.protobuf import text_format
+
+from hax_conn_core.errors import ModelError
+from hax_conn_core.graph import shapes
+from hax_conn_core.graph.caffe_schema import V1_TYPE_NAMES, message_class
+from hax_conn_core.graph.model import (
+    SUPPORTED_TYPES, BatchNormParams, ConcatParams, ConvolutionParams, DropoutParams,
+    EltwiseParams, FlattenParams, Graph, InnerProductParams, InputParams, Layer, LayerParams,
+    LRNParams, PoolingParams, ReLUParams, ScaleParams, Shape, SoftmaxParams, SplitParams,
+    TensorInfo)
+
+_DATA_TYPES = ("Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData",
+               "AnnotatedData", "Python")
+
+# (min bottoms, max bottoms or None, min tops, max tops or None)
+_ARITY: Dict[str, Tuple[int, Optional[int], int, Optional[int]]] = {
+    "Input": (0, 0, 1, None),
+    "Convolution": (1, 1, 1, 1),
+    "Pooling": (1, 1, 1, 1),
+    "LRN": (1, 1, 1, 1),
+    "InnerProduct": (1, 1, 1, 1),
+    "BatchNorm": (1, 1, 1, 1),
+    "Scale": (1, 2, 1, 1),
+    "Eltwise": (2, None, 1, 1),
+    "Concat": (1, None, 1, 1),
+    "Dropout": (1, 1, 1, 1),
+    "Softmax": (1, 1, 1, 1),
+    "Flatten": (1, 1, 1, 1),
+    "ReLU": (1, 1, 1, 1),
+    "Split": (1, 1, 1, None),
+}
+
+
+def load_prototxt(path: Union[str, Path], name: Optional[str] = None) -> Graph:
+    """Read a prototxt file; ``name`` defaults to the net's ``name:`` or the file's stem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the prototxt: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path}: not UTF-8 text at byte {exc.start}; expected a prototxt "
+                         "(text), not a binary .caffemodel") from None
+    return parse_prototxt(text, source=str(path), name=name, default_name=path.stem)
+
+
+def parse_prototxt(text: str, source: str = "<string>", name: Optional[str] = None,
+                   default_name: str = "net") -> Graph:
+    """Parse prototxt ``text``; ``source`` names it in messages."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    net = _parse_net(text, source)
+    builder = _GraphBuilder(source, _layer_lines(text))
+    return builder.build(net, name or net.name or default_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text -> NetParameter
+
+
+def _parse_net(text: str, source: str):
+    net_class = message_class("NetParameter")
+    net = net_class()
+    try:
+        text_format.Parse(text, net)
+        return net
+    except text_format.ParseError as exc:
+        error = exc
+    # A field our schema lacks is most often the parameter block of a layer type we do not
+    # support: parse leniently to say so by layer, else report the syntax error.
+    lenient = net_class()
+    try:
+        text_format.Parse(text, lenient, allow_unknown_field=True)
+    except (text_format.ParseError, TypeError):
+        lenient = None
+    if lenient is not None:
+        builder = _GraphBuilder(source, _layer_lines(text))
+        builder.check_types(lenient)
+    raise ModelError(_syntax_message(source, error)) from None
+
+
+def _syntax_message(source: str, exc: "text_format.ParseError") -> str:
+    message = str(exc)
+    line, column = exc.GetLine(), exc.GetColumn()
+    if line is not None:
+        prefix = f"{line}:{column} : "
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+        return f"{source}:{line}:{column}: {message}"
+    return f"{source}: {message}"
+
+
+def _layer_lines(text: str) -> List[int]:
+    """1-based line of each top-level ``layer``/``layers`` entry, in file order."""
+    lines: List[int] = []
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif ch in "\"'":
+            i += 1
+            while i < n and text[i] != ch and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+        elif ch in "{<":
+            depth += 1
+        elif ch in "}>":
+            depth -= 1
+        elif depth == 0 and (ch.isalpha() or ch == "_"):
+            start = i
+            while i < n and (text[i].isalnum() or text[i] == "_"):
+                i += 1
+            if text[start:i] in ("layer", "layers"):
+                lines.append(line)
+            continue
+        i += 1
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# NetParameter -> Graph
+
+
+def _enum_name(message, field: str) -> str:
+    descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    return descriptor.values_by_number[getattr(message, field)].name
+
+
+def _has(message, field: str) -> bool:
+    return field in message.DESCRIPTOR.fields_by_name and message.HasField(field)
+
+
+def _state_meets_rule(state, rule) -> bool:
+    """Caffe's Net::StateMeetsRule for our (TEST phase) state."""
+    if rule.HasField("phase") and rule.phase != state.phase:
+        return False
+    if rule.HasField("min_level") and state.level < rule.min_level:
+        return False
+    if rule.HasField("max_level") and state.level > rule.max_level:
+        return False
+    if any(stage not in state.stage for stage in rule.stage):
+        return False
+    return not any(stage in state.stage for stage in rule.not_stage)
+
+
+class _GraphBuilder:
+    def __init__(self, source: str, lines: Sequence[int]) -> None:
+        self.source = source
+        self.lines = lines
+
+    # -- entries -------------------------------------------------------------------------
+    def _entries(self, net):
+        """(file position, layer message, normalised type) of the layers the TEST net has."""
+        if len(net.layer) and len(net.layers):
+            raise ModelError(f"{self.source}: the net uses both 'layer' and the legacy 'layers' "
+                             "entries; expected one form (Caffe refuses the mix too)")
+        v1 = not len(net.layer)
+        entries = net.layers if v1 else net.layer
+        state = message_class("NetState")()
+        state.CopyFrom(net.state)
+        state.phase = 1  # TEST: inference, whatever the file says
+        kept = []
+        for position, entry in enumerate(entries):
+            if len(entry.include) and len(entry.exclude):
+                raise ModelError(f"{self._where_raw(entry, position)}: has both include and "
+                                 "exclude rules; expected one kind (as Caffe requires)")
+            if len(entry.include):
+                if not any(_state_meets_rule(state, rule) for rule in entry.include):
+                    continue
+            elif any(_state_meets_rule(state, rule) for rule in entry.exclude):
+                continue
+            if v1:
+                enum = _enum_name(entry, "type")
+                kind = V1_TYPE_NAMES.get(enum, enum)
+            else:
+                kind = entry.type
+            kept.append((position, entry, kind))
+        return kept
+
+    def _line(self, position: int) -> Optional[int]:
+        return self.lines[position] if position < len(self.lines) else None
+
+    def _where_raw(self, entry, position: int) -> str:
+        line = self._line(position)
+        at = f"{self.source}:{line}" if line else self.source
+        return f"{at}: layer {entry.name!r} (entry {position})"
+
+    def check_types(self, net) -> None:
+        for index, (position, entry, kind) in enumerate(self._entries(net)):
+            self._check_type(entry, kind, index, position)
+
+    def _check_type(self, entry, kind: str, index: int, position: int) -> None:
+        if kind in SUPPORTED_TYPES:
+            return
+        line = self._line(position)
+        at = f"{self.source}:{line}" if line else self.source
+        where = f"{at}: layer {entry.name!r} (index {index})"
+        if not kind:
+            raise ModelError(f"{where} has no type; expected one of {', '.join(SUPPORTED_TYPES)}")
+        if kind in _DATA_TYPES:
+            raise ModelError(
+                f"{where} has type {kind!r}, which reads training data; expected a deploy "
+                "prototxt whose input is an Input layer or 'input:' with 'input_shape'")
+        close = difflib.get_close_matches(kind, SUPPORTED_TYPES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ModelError(f"{where} has unsupported type {kind!r}{hint}; supported types: "
+                         f"{', '.join(SUPPORTED_TYPES)}")
+
+    # -- build ---------------------------------------------------------------------------
+    def build(self, net, name: str) -> Graph:
+        self.tensors: Dict[str, TensorInfo] = {}
+        self.current: Dict[str, str] = {}  # Caffe blob name -> our unique tensor name
+        self.producer_index: Dict[str, int] = {}
+        inputs = self._legacy_inputs(net)
+        entries = self._entries(net)
+        future = {}
+        for index, (_, entry, _) in enumerate(entries):
+            for top in entry.top:
+                future.setdefault(top, (index, entry.name))
+        layers: List[Layer] = []
+        names: Dict[str, int] = {}
+        for index, (position, entry, kind) in enumerate(entries):
+            self._check_type(entry, kind, index, position)
+            layer_name = entry.name or f"layer{index}"
+            line = self._line(position)
+            where = (f"{self.source}:{line}: " if line else f"{self.source}: ") + \
+                f"layer {layer_name!r} (index {index})"
+            if layer_name in names:
+                raise ModelError(f"{where}: the name is already used by the layer at index "
+                                 f"{names[layer_name]}; expected unique layer names (weights "
+                                 "are matched by layer name)")
+            names[layer_name] = index
+            self._check_arity(where, kind, entry)
+            params = _params(where, kind, entry)
+            bottoms = tuple(self._resolve(where, blob, future, index) for blob in entry.bottom)
+            tops, in_place = self._name_tops(where, layer_name, entry)
+            layer = Layer(index=index, name=layer_name, type=kind, bottoms=bottoms, tops=tops,
+                          params=params, source_line=line, in_place=in_place)
+            try:
+                out = shapes.output_shapes(layer, [self.tensors[b].shape for b in bottoms])
+            except ModelError as exc:
+                raise ModelError(f"{self.source}: {exc}") from None
+            for blob, top, shape in zip(entry.top, tops, out):
+                self.tensors[top] = TensorInfo(top, tuple(int(d) for d in shape))
+                self.current[blob] = top
+            if kind == "Input":
+                inputs.extend(tops)
+            layers.append(layer)
+        if not layers:
+            raise ModelError(f"{self.source}: the net has no layers; expected at least one "
+                             "'layer { ... }' entry")
+        consumed = {b for layer in layers for b in layer.bottoms}
+        outputs = tuple(t for layer in layers for t in layer.tops if t not in consumed)
+        return Graph(name=name, layers=tuple(layers), tensors=dict(self.tensors),
+                     inputs=tuple(inputs), outputs=outputs, source=self.source)
+
+    def _legacy_inputs(self, net) -> List[str]:
+        names = list(net.input)
+        dims = list(net.input_dim)
+        declared = list(net.input_shape)
+        if not names:
+            if dims or declared:
+                raise ModelError(f"{self.source}: 'input_dim'/'input_shape' without an 'input:' "
+                                 "name; expected 'input: \"data\"' before them")
+            return []
+        if declared and dims:
+            raise ModelError(f"{self.source}: both 'input_shape' and 'input_dim' given; "
+                             "expected one of them")
+        if declared:
+            if len(declared) != len(names):
+                raise ModelError(f"{self.source}: {len(names)} 'input:' names but "
+                                 f"{len(declared)} 'input_shape' entries; expected one each")
+            found = [tuple(shape.dim) for shape in declared]
+        else:
+            if len(dims) != 4 * len(names):
+                raise ModelError(f"{self.source}: {len(names)} 'input:' names need "
+                                 f"{4 * len(names)} 'input_dim' values (N, C, H, W each); "
+                                 f"found {len(dims)}")
+            found = [tuple(dims[4 * i:4 * i + 4]) for i in range(len(names))]
+        for blob, shape in zip(names, found):
+            _check_shape(f"{self.source}: input {blob!r}", shape)
+            if blob in self.current:
+                raise ModelError(f"{self.source}: input {blob!r} is declared twice; expected "
+                                 "unique input names")
+            self.tensors[blob] = TensorInfo(blob, shape)
+            self.current[blob] = blob
+        return names
+
+    def _check_arity(self, where: str, kind: str, entry) -> None:
+        min_b, max_b, min_t, max_t = _ARITY[kind]
+        for what, found, low, high in (("bottom", len(entry.bottom), min_b, max_b),
+                                       ("top", len(entry.top), min_t, max_t)):
+            if found < low or (high is not None and found > high):
+                want = (f"{low}" if low == high else
+                        f"at least {low}" if high is None else f"{low} to {high}")
+                raise ModelError(f"{where}: {kind} has {found} {what}(s); expected {want}")
+
+    def _resolve(self, where: str, blob: str, future, index: int) -> str:
+        if blob in self.current:
+            return self.current[blob]
+        later = future.get(blob)
+        if later and later[0] >= index:
+            raise ModelError(
+                f"{where}: bottom {blob!r} is produced only later, by layer {later[1]!r} "
+                f"(index {later[0]}); expected a tensor produced by an earlier layer or an "
+                "input (layers run in file order; a cycle cannot run)")
+        known = sorted(self.current)
+        close = difflib.get_close_matches(blob, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ModelError(f"{where}: bottom {blob!r} is not produced by any earlier layer or "
+                         f"input{hint}; expected one of {', '.join(known) or '(none)'}")
+
+    def _name_tops(self, where: str, layer_name: str, entry) -> Tuple[Tuple[str, ...], bool]:
+        tops: List[str] = []
+        in_place = False
+        for position, blob in enumerate(entry.top):
+            if position < len(entry.bottom) and entry.bottom[position] == blob:
+                in_place = True
+                tops.append(self._fresh(f"{layer_name}:{position}"))
+            elif blob in self.current:
+                raise ModelError(f"{where}: top {blob!r} is already produced by another layer "
+                                 "or input; expected a new name, or the bottom's name at the "
+                                 "same position for an in-place layer")
+            elif blob in tops or blob in entry.top[:position]:
+                raise ModelError(f"{where}: top {blob!r} is listed twice; expected unique tops")
+            else:
+                tops.append(self._fresh(blob))
+        return tuple(tops), in_place
+
+    def _fresh(self, base: str) -> str:
+        candidate, suffix = base, 1
+        while candidate in self.tensors:
+            suffix += 1
+            candidate = f"{base}~{suffix}"
+        # reserve the name so that a second top of the same layer cannot take it
+        self.tensors[candidate] = TensorInfo(candidate, ())
+        return candidate
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-type parameters, checked as Caffe's LayerSetUp does
+
+
+def _check_shape(where: str, shape: Shape) -> None:
+    if not shape or any(d <= 0 for d in shape):
+        raise ModelError(f"{where}: shape {list(shape)}; expected positive dimensions")
+
+
+def _pair(where: str, message, what: str, single: str, h: str, w: str,
+          default: Optional[int]) -> Tuple[int, int]:
+    """Caffe's ``kernel_size`` / ``kernel_h``+``kernel_w`` rule, also for pad and stride."""
+    values = list(getattr(message, single))
+    has_h, has_w = _has(message, h), _has(message, w)
+    if has_h or has_w:
+        if values:
+            raise ModelError(f"{where}: both {single} and {h}/{w} given; expected either "
+                             f"{single} or {h} and {w}")
+        if not (has_h and has_w) and default is None:
+            raise ModelError(f"{where}: only one of {h}/{w} given; expected both")
+        return (int(getattr(message, h)), int(getattr(message, w)))
+    if not values:
+        if default is None:
+            raise ModelError(f"{where}: no {what} given; expected {single} or {h} and {w}")
+        return (default, default)
+    if len(values) == 1:
+        return (int(values[0]), int(values[0]))
+    if len(values) == 2:
+        return (int(values[0]), int(values[1]))
+    raise ModelError(f"{where}: {len(values)} {single} values; expected 1 or 2 (2-D only)")
+
+
+def _positive_pair(where: str, what: str, pair: Tuple[int, int]) -> Tuple[int, int]:
+    if min(pair) < 1:
+        raise ModelError(f"{where}: {what} {pair[0]}x{pair[1]}; expected >= 1")
+    return pair
+
+
+def _convolution(where: str, entry) -> ConvolutionParams:
+    p = entry.convolution_param
+    if not _has(entry, "convolution_param") or not p.num_output:
+        raise ModelError(f"{where}: Convolution needs convolution_param with num_output >= 1")
+    if p.axis != 1:
+        raise ModelError(f"{where}: convolution axis {p.axis}; expected 1 (NCHW)")
+    kernel = _positive_pair(where, "kernel", _pair(where, p, "kernel size", "kernel_size",
+                                                   "kernel_h", "kernel_w", None))
+    stride = _positive_pair(where, "stride", _pair(where, p, "stride", "stride", "stride_h",
+                                                   "stride_w", 1))
+    pad = _pair(where, p, "pad", "pad", "pad_h", "pad_w", 0)
+    dilation = list(p.dilation)
+    if len(dilation) > 2:
+        raise ModelError(f"{where}: {len(dilation)} dilation values; expected 1 or 2")
+    dil = (tuple(dilation) * 2)[:2] if dilation else (1, 1)
+    _positive_pair(where, "dilation", dil)
+    if p.group < 1:
+        raise ModelError(f"{where}: group {p.group}; expected >= 1")
+    return ConvolutionParams(num_output=int(p.num_output), kernel=kernel, stride=stride,
+                             pad=pad, dilation=(int(dil[0]), int(dil[1])), group=int(p.group),
+                             bias_term=bool(p.bias_term))
+
+
+def _pooling(where: str, entry) -> PoolingParams:
+    p = entry.pooling_param
+    method = _enum_name(p, "pool")
+    if method not in ("MAX", "AVE"):
+        raise ModelError(f"{where}: pooling method {method}; expected MAX or AVE")
+    round_mode = _enum_name(p, "round_mode")
+    if p.global_pooling:
+        if list(p.kernel_size) or _has(p, "kernel_h") or _has(p, "kernel_w"):
+            raise ModelError(f"{where}: global_pooling with a kernel size; expected no kernel "
+                             "(Caffe: 'With Global_pooling: true Filter size cannot specified')")
+        pad = _pair(where, p, "pad", "pad", "pad_h", "pad_w", 0)
+        stride = _pair(where, p, "stride", "stride", "stride_h", "stride_w", 1)
+        if pad != (0, 0) or stride != (1, 1):
+            raise ModelError(f"{where}: global_pooling with pad {pad} / stride {stride}; "
+                             "expected pad 0 and stride 1 (as Caffe requires)")
+        return PoolingParams(method=method, kernel=(0, 0), global_pooling=True,
+                             round_mode=round_mode)
+    kernel = _positive_pair(where, "kernel", _pair(where, p, "kernel size", "kernel_size",
+                                                   "kernel_h", "kernel_w", None))
+    stride = _positive_pair(where, "stride", _pair(where, p, "stride", "stride", "stride_h",
+                                                   "stride_w", 1))
+    pad = _pair(where, p, "pad", "pad", "pad_h", "pad_w", 0)
+    if pad[0] >= kernel[0] or pad[1] >= kernel[1]:
+        raise ModelError(f"{where}: pad {pad} is not smaller than kernel {kernel}; expected "
+                         "pad < kernel (as Caffe requires)")
+    return PoolingParams(method=method, kernel=kernel, stride=stride, pad=pad,
+                         round_mode=round_mode)
+
+
+def _lrn(where: str, entry) -> LRNParams:
+    p = entry.lrn_param
+    if p.local_size % 2 == 0:
+        raise ModelError(f"{where}: LRN local_size {p.local_size}; expected an odd number")
+    return LRNParams(local_size=int(p.local_size), alpha=float(p.alpha), beta=float(p.beta),
+                     k=float(p.k), norm_region=_enum_name(p, "norm_region"))
+
+
+def _inner_product(where: str, entry) -> InnerProductParams:
+    p = entry.inner_product_param
+    if not p.num_output:
+        raise ModelError(f"{where}: InnerProduct needs inner_product_param with num_output >= 1")
+    return InnerProductParams(num_output=int(p.num_output), bias_term=bool(p.bias_term),
+                              axis=int(p.axis))
+
+
+def _concat(where: str, entry) -> ConcatParams:
+    p = entry.concat_param
+    if _has(p, "concat_dim"):
+        if _has(p, "axis"):
+            raise ModelError(f"{where}: both axis and concat_dim given; expected one")
+        return ConcatParams(axis=int(p.concat_dim))
+    return ConcatParams(axis=int(p.axis))
+
+
+def _eltwise(where: str, entry) -> EltwiseParams:
+    p = entry.eltwise_param
+    operation = _enum_name(p, "operation")
+    if len(p.coeff) and operation != "SUM":
+        raise ModelError(f"{where}: coeff given for Eltwise {operation}; expected coeff only "
+                         "with operation SUM")
+    return EltwiseParams(operation=operation, coeff=tuple(float(c) for c in p.coeff))
+
+
+def _input(where: str, entry) -> InputParams:
+    declared = [tuple(int(d) for d in shape.dim) for shape in entry.input_param.shape]
+    if not declared:
+        raise ModelError(f"{where}: Input layer without input_param {{ shape {{ dim ... }} }}; "
+                         "expected the input shape")
+    if len(declared) not in (1, len(entry.top)):
+        raise ModelError(f"{where}: {len(declared)} shapes for {len(entry.top)} tops; expected "
+                         "one shape, or one per top")
+    for shape in declared:
+        _check_shape(where, shape)
+    top_shapes = tuple(declared) if len(declared) > 1 else ()
+    return InputParams(shape=declared[0], top_shapes=top_shapes)
+
+
+def _params(where: str, kind: str, entry) -> LayerParams:
+    if kind == "Convolution":
+        return _convolution(where, entry)
+    if kind == "Pooling":
+        return _pooling(where, entry)
+    if kind == "LRN":
+        return _lrn(where, entry)
+    if kind == "InnerProduct":
+        return _inner_product(where, entry)
+    if kind == "Concat":
+        return _concat(where, entry)
+    if kind == "Eltwise":
+        return _eltwise(where, entry)
+    if kind == "Input":
+        return _input(where, entry)
+    if kind == "BatchNorm":
+        p = entry.batch_norm_param
+        stats = bool(p.use_global_stats) if _has(p, "use_global_stats") else None
+        return BatchNormParams(eps=float(p.eps), use_global_stats=stats)
+    if kind == "Scale":
+        p = entry.scale_param
+        return ScaleParams(bias_term=bool(p.bias_term), axis=int(p.axis),
+                           num_axes=int(p.num_axes))
+    if kind == "Softmax":
+        return SoftmaxParams(axis=int(entry.softmax_param.axis))
+    if kind == "Flatten":
+        p = entry.flatten_param
+        return FlattenParams(axis=int(p.axis), end_axis=int(p.end_axis))
+    if kind == "Dropout":
+        return DropoutParams(ratio=float(entry.dropout_param.dropout_ratio))
+    if kind == "ReLU":
+        return ReLUParams(negative_slope=float(entry.relu_param.negative_slope))
+    if kind == "Split":
+        return SplitParams()
+    raise ModelError(f"{where}: unsupported type {kind!r}")  # pragma: no cover - checked

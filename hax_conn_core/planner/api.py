@@ -1,0 +1,150 @@
+"""``plan()``: the planner's entry point, and its result.
+
+``plan(profile, objective="latency", max_transitions=1)`` returns a :class:`PlanResult`: the
+schedule (``predicted_ms`` is the simulator's value for it, always), the baselines judged the
+same way, how the search ended and any warnings. docs/planner.md explains the method.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+from hax_conn_core.errors import ConfigError
+from hax_conn_core.profile import Profile
+from hax_conn_core.schedule import count_transitions, OBJECTIVES, Schedule
+
+#: A plan is proven within this fraction of the best schedule the simulator can find
+#: (latency on two accelerators; elsewhere the Z3 model's estimate says so).
+DEFAULT_GAP = 0.01
+#: The Z3 random seed: fixed, so that the same input gives the same plan.
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What ``plan()`` found.
+
+    ``schedule.predicted_ms`` is the simulator's value of the returned schedule. ``status``:
+    ``optimal`` (proven within ``gap`` of the best schedule, latency on two accelerators),
+    ``model-exhausted`` (Z3's throughput model finds nothing better by more than ``gap``),
+    ``timeout``, ``resource-limit`` or ``candidate-limit`` (stopped early: see ``warnings``).
+    ``source`` is ``z3`` or the name of the baseline that stayed best.
+    """
+
+    schedule: Schedule
+    baselines: Tuple[Any, ...]  # hax_conn_core.baselines.Baseline, all of them
+    status: str
+    source: str
+    lower_bound_ms: Optional[float]
+    time_s: float
+    z3_time_s: float
+    checks: int
+    candidates: int
+    warnings: Tuple[str, ...]
+    notes: Tuple[str, ...]
+
+    @property
+    def predicted_ms(self) -> float:
+        return float(self.schedule.predicted_ms)
+
+    @property
+    def max_transitions(self) -> int:
+        return int(self.schedule.max_transitions)
+
+    def best_baseline(self, within_budget: bool = False):
+        """The baseline with the smallest predicted time (ties: the one listed first).
+
+        ``within_budget``: only those using at most ``max_transitions`` per DNN, the ones the
+        plan is guaranteed never to lose to (conventions.md, "Baselines").
+        """
+        pool = [b for b in self.baselines
+                if not within_budget or b.transitions <= self.max_transitions]
+        return min(pool, key=lambda b: b.schedule.predicted_ms) if pool else None
+
+    def improvement_pct(self, within_budget: bool = False) -> Optional[float]:
+        """How much faster than the best baseline, in percent of the baseline's time."""
+        best = self.best_baseline(within_budget)
+        if best is None:
+            return None
+        ref = best.schedule.predicted_ms
+        return 100.0 * (ref - self.predicted_ms) / ref
+
+
+def _check_options(objective: str, max_transitions: Any, timeout_s: Optional[float],
+                   frames_in_flight: Any) -> None:
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective: expected one of {', '.join(OBJECTIVES)}, found "
+                          f"{objective!r}")
+    if isinstance(max_transitions, bool) or not isinstance(max_transitions, int) \
+            or max_transitions < 0:
+        raise ConfigError(f"max transitions: expected an integer >= 0, found {max_transitions!r}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigError(f"timeout: expected a number of seconds > 0, found {timeout_s!r}")
+    if isinstance(frames_in_flight, bool) or not isinstance(frames_in_flight, int) \
+            or frames_in_flight < 1:
+        raise ConfigError(f"frames in flight: expected an integer >= 1, found "
+                          f"{frames_in_flight!r}")
+
+
+def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
+         timeout_s: Optional[float] = None, frames_in_flight: int = 2, *,
+         gap: float = DEFAULT_GAP, seed: int = DEFAULT_SEED,
+         rlimit_per_check: Optional[int] = None, rlimit_total: Optional[int] = None
+         ) -> PlanResult:
+    """Plan every DNN of ``profile`` (cut it down first with ``profile.subset``).
+
+    ``objective``: ``latency`` (one frame-set) or ``throughput`` (``frames_in_flight``
+    frame-sets streaming). ``max_transitions``: most accelerator changes per DNN (the paper: 1).
+    ``timeout_s``: a wall-clock safety net (Defaults to none); the search is otherwise bounded
+    by Z3 resource limits (Defaults to ``refine.RLIMIT_PER_CHECK`` and ``refine.RLIMIT_TOTAL``),
+    so the same input gives the same plan. Raises ConfigError for a bad option.
+    """
+    from hax_conn_core.baselines import all_baselines
+    from hax_conn_core.planner import refine
+    from hax_conn_core.simulator import simulate
+
+    _check_options(objective, max_transitions, timeout_s, frames_in_flight)
+    started = time.monotonic()
+    deadline = started + timeout_s if timeout_s is not None else None
+    baselines = tuple(all_baselines(profile, objective=objective,
+                                    frames_in_flight=frames_in_flight))
+    seeds = [refine.Seed(b.name, b.schedule.assignments) for b in baselines
+             if b.transitions <= max_transitions]
+    if not seeds:
+        # Every baseline needs more transitions than allowed (e.g. K = 0 and a DNN that no
+        # single accelerator can run whole): start from the fastest accelerator per group
+        # would break the budget too, so Z3 must find the first feasible schedule itself.
+        seeds = []
+    search = refine.Search(
+        profile, objective, max_transitions, frames_in_flight, gap=gap, seed=seed,
+        rlimit_per_check=rlimit_per_check or refine.RLIMIT_PER_CHECK,
+        rlimit_total=rlimit_total or refine.RLIMIT_TOTAL, deadline=deadline)
+    outcome = search.run(seeds)
+    import z3
+
+    solver_info: Dict[str, Any] = {
+        "name": "z3", "version": z3.get_version_string(), "status": outcome.status,
+        "time_s": round(time.monotonic() - started, 4), "z3_time_s": round(outcome.z3_time_s, 4),
+        "checks": outcome.checks, "candidates": outcome.candidates, "seed": seed,
+        "gap": gap}
+    if outcome.lower_bound_ms is not None:
+        solver_info["lower_bound_ms"] = outcome.lower_bound_ms
+    schedule = Schedule(objective=objective, assignments=dict(outcome.assignments),
+                        max_transitions=max_transitions, frames_in_flight=frames_in_flight,
+                        profile_sha256=profile.sha256, solver=solver_info)
+    # predicted_ms is always the simulator's value of the returned schedule.
+    schedule = schedule.with_prediction(simulate(profile, schedule).predicted_ms)
+    notes = []
+    if all(count_transitions(a) == 0 for a in schedule.assignments.values()):
+        notes.append("no split beats the best whole-DNN mapping: the plan maps whole DNNs"
+                     + (f" (the {outcome.source} baseline)" if outcome.source != "z3" else ""))
+    elif outcome.source != "z3":
+        notes.append(f"no schedule beats the {outcome.source} baseline: the plan is that "
+                     f"baseline")
+    return PlanResult(schedule=schedule, baselines=baselines, status=outcome.status,
+                      source=outcome.source, lower_bound_ms=outcome.lower_bound_ms,
+                      time_s=time.monotonic() - started, z3_time_s=outcome.z3_time_s,
+                      checks=outcome.checks, candidates=outcome.candidates,
+                      warnings=tuple(outcome.warnings), notes=tuple(notes))

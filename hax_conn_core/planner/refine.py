@@ -1,0 +1,202 @@
+"""The search: Z3 proposes assignments, the simulator judges them (docs/planner.md, "Search").
+
+The incumbent starts as the best of the seed schedules (the baselines that fit the transition
+budget), judged by simulation. Then, repeatedly, Z3 is asked for an assignment not tried yet
+whose model value is at most ``incumbent / (1 + gap)``; each answer is simulated, kept if it
+beats the incumbent, and blocked. When Z3 answers *unsat*, no untried assignment can do better
+by more than ``gap`` under the model. For latency on two accelerators the model's value is a
+lower bound of the simulated latency, so this proves the incumbent within ``gap`` of the best
+schedule the simulator can find. Before that, a descent phase (bound just under the last
+answer's model value) reaches the model's optimum quickly so that the incumbent improves early.
+
+Everything is deterministic: Z3 runs with a fixed seed and a resource limit (``rlimit``) per
+check and in total; a wall-clock deadline is only a safety net. When a limit stops the search,
+the best schedule found so far is returned with a warning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from hax_conn_core.errors import SolverError
+from hax_conn_core.planner.formulation import Assignments, CheckOutcome, Formulation
+from hax_conn_core.profile import Profile
+from hax_conn_core.simulator import predict_ms
+
+#: Default resource limits (Z3 ``rlimit`` units; a few thousand per millisecond on one core).
+RLIMIT_PER_CHECK = 40_000_000
+RLIMIT_TOTAL = 400_000_000
+#: Most assignments simulated before the search stops (a safety net like the deadline).
+MAX_CANDIDATES = 5000
+#: A throughput model is rebuilt when the incumbent's period moved this much from its estimate.
+PERIOD_REBUILD = 0.03
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A schedule known before the search (a baseline), by name."""
+
+    name: str
+    assignments: Mapping[str, Tuple[str, ...]]
+
+
+@dataclass
+class SearchOutcome:
+    assignments: Assignments
+    predicted_ms: float
+    source: str  # "z3" or the name of the seed that stayed best
+    status: str  # "optimal" | "model-exhausted" | "resource-limit" | "timeout" | "candidate-limit"
+    lower_bound_ms: Optional[float]  # latency on two accelerators: proven bound on every schedule
+    checks: int = 0
+    candidates: int = 0
+    z3_time_s: float = 0.0
+    rlimit_used: int = 0
+    warnings: List[str] = field(default_factory=list)
+
+
+def _key(assignments: Mapping[str, Sequence[str]], names: Sequence[str]) -> Tuple:
+    return tuple(tuple(assignments[n]) for n in names)
+
+
+class Search:
+    def __init__(self, profile: Profile, objective: str, max_transitions: int,
+                 frames_in_flight: int, *, gap: float = 0.01, seed: int = 0,
+                 rlimit_per_check: int = RLIMIT_PER_CHECK, rlimit_total: int = RLIMIT_TOTAL,
+                 deadline: Optional[float] = None):
+        self.profile = profile
+        self.objective = objective
+        self.k = max_transitions
+        self.frames = frames_in_flight
+        self.gap = gap
+        self.seed = seed
+        self.rlimit_per_check = rlimit_per_check
+        self.rlimit_total = rlimit_total
+        self.deadline = deadline
+        self.names = tuple(profile.dnns)
+        self.exact_bound = ((objective == "latency" or frames_in_flight == 1)
+                            and len(profile.device.accelerators) == 2)
+        self.tried: Dict[Tuple, float] = {}
+        self.best: Optional[Assignments] = None
+        self.best_ms = float("inf")
+        self.source = ""
+
+    def simulate(self, assignments: Mapping[str, Sequence[str]], source: str) -> float:
+        key = _key(assignments, self.names)
+        if key in self.tried:
+            return self.tried[key]
+        ms = predict_ms(self.profile, {n: tuple(assignments[n]) for n in self.names},
+                        objective=self.objective, frames_in_flight=self.frames)
+        self.tried[key] = ms
+        # Strictly better only, so that ties keep the earlier (seed) schedule: deterministic.
+        if ms < self.best_ms * (1.0 - 1e-12):
+            self.best_ms = ms
+            self.best = {n: tuple(assignments[n]) for n in self.names}
+            self.source = source
+        return ms
+
+    def _formulation(self) -> Formulation:
+        horizon = self.best_ms
+        if not self.exact_bound and self.objective == "throughput":
+            horizon = self.best_ms * self.frames
+        period = self.best_ms
+        if period == float("inf"):
+            # No seed fits the budget: a rough period (all work spread evenly) until the
+            # first schedule is found.
+            fastest = sum(min(g.time_ms.values()) for d in self.profile.dnns.values()
+                          for g in d.groups)
+            period = fastest / len(self.profile.device.accelerators)
+        form = Formulation(self.profile, self.objective, self.k, self.frames,
+                           horizon_ms=horizon, period_ms=period, seed=self.seed)
+        for key in self.tried:
+            form.block(dict(zip(self.names, key)))
+        return form
+
+    def run(self, seeds: Sequence[Seed]) -> SearchOutcome:
+        for s in seeds:
+            self.simulate(s.assignments, s.name)
+        form = self._formulation()
+        period_estimate = self.best_ms
+        checks = 0
+        rlimit_used = 0
+        z3_time = 0.0
+        lower = 0.0  # every untried assignment has a model value above this
+        descending = True
+        bound = self.best_ms / (1.0 + self.gap)
+        status = ""
+        reason = ""
+        while True:
+            target = self.best_ms / (1.0 + self.gap)
+            if lower >= target:
+                status = "optimal" if self.exact_bound else "model-exhausted"
+                break
+            if len(self.tried) >= MAX_CANDIDATES:
+                status = "candidate-limit"
+                break
+            remaining_ms = None
+            if self.deadline is not None:
+                remaining_ms = int((self.deadline - time.monotonic()) * 1000)
+                if remaining_ms <= 0:
+                    status = "timeout"
+                    break
+            budget = min(self.rlimit_per_check, self.rlimit_total - rlimit_used)
+            if budget <= 0:
+                status = "resource-limit"
+                break
+            bound = min(bound, target)
+            t0 = time.perf_counter()
+            out: CheckOutcome = form.check(bound, budget, remaining_ms)
+            z3_time += time.perf_counter() - t0
+            checks += 1
+            rlimit_used += out.rlimit_used
+            if out.status == "unknown":
+                reason = out.reason
+                status = "timeout" if "timeout" in reason or "canceled" in reason \
+                    else "resource-limit"
+                break
+            if out.status == "unsat" and self.best is None:
+                raise SolverError(f"no schedule fits: with at most {self.k} transition(s) per "
+                                  f"DNN, some DNN has groups that no single accelerator "
+                                  f"sequence can run; allow more transitions")
+            if out.status == "unsat":
+                lower = max(lower, bound)
+                descending = False
+                bound = target
+                continue
+            self.simulate(out.assignments, "z3")
+            form.block(out.assignments)
+            if descending:
+                # Just under this answer's model value, to reach the model's optimum quickly.
+                bound = max(lower, out.model_ms - self.gap * 0.25 * self.best_ms)
+                if bound <= lower:
+                    descending = False
+                    bound = self.best_ms / (1.0 + self.gap)
+            else:
+                bound = self.best_ms / (1.0 + self.gap)
+            if (not self.exact_bound and self.objective == "throughput"
+                    and abs(self.best_ms - period_estimate) > PERIOD_REBUILD * period_estimate):
+                # The streaming-contention estimate used the old period: rebuild with the new one.
+                form = self._formulation()
+                period_estimate = self.best_ms
+                lower = 0.0
+        warnings = []
+        lower_bound = None
+        if self.exact_bound:
+            lower_bound = min(lower, self.best_ms)
+        if status in ("timeout", "resource-limit", "candidate-limit"):
+            what = {"timeout": "the time limit (--timeout)",
+                    "resource-limit": "Z3's resource limit (rlimit)",
+                    "candidate-limit": f"the limit of {MAX_CANDIDATES} simulated candidates"}
+            msg = (f"the search stopped at {what[status]} after {checks} Z3 checks and "
+                   f"{len(self.tried)} simulated schedules; returning the best found so far")
+            if lower_bound is not None and lower_bound > 0:
+                msg += (f" (at most {100.0 * (self.best_ms / lower_bound - 1.0):.1f}% above the "
+                        f"best possible)")
+            if reason:
+                msg += f" [Z3: {reason}]"
+            warnings.append(msg)
+        return SearchOutcome(assignments=self.best, predicted_ms=self.best_ms, source=self.source,
+                             status=status, lower_bound_ms=lower_bound, checks=checks,
+                             candidates=len(self.tried), z3_time_s=z3_time,
+                             rlimit_used=rlimit_used, warnings=warnings)

@@ -1,0 +1,65 @@
+"""The `hax-conn` entry point itself: help, version, subcommand registry, error convention."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hax_conn_core
+from hax_conn_core.cli import main as cli_main
+from hax_conn_core.cli.registry import BUILTIN_COMMANDS, load_commands
+
+HAX_CONN = Path(sys.executable).with_name("hax-conn")
+
+
+def test_installed_command_prints_version():
+    out = subprocess.run([str(HAX_CONN), "--version"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"hax-conn {hax_conn_core.__version__}"
+
+
+def test_help_lists_every_subcommand_with_a_summary():
+    out = subprocess.run([str(HAX_CONN), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for name in ("profile", "plan", "simulate", "run", "bench", "demo", "graph"):
+        assert f"\n    {name} " in out.stdout, f"{name} missing from --help:\n{out.stdout}"
+
+
+def test_every_registered_command_has_a_name_and_summary():
+    commands = load_commands()
+    names = [cls.name for cls in commands]
+    assert names[:len(BUILTIN_COMMANDS)] == list(BUILTIN_COMMANDS)
+    for cls in commands:
+        assert cls.summary(), f"{cls.name} has no help text"
+
+
+def test_subcommand_help_exits_zero(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["plan", "--help"])
+    assert exc.value.code == 0
+    assert "usage: hax-conn plan" in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli_main.main([]) == 2
+    assert "commands:" in capsys.readouterr().out
+
+
+def test_unknown_command_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["fly"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'fly'" in capsys.readouterr().err
+
+
+def test_user_error_is_one_line_and_exit_2(capsys):
+    # `run` arrives with a later issue; until then it must explain itself, not crash.
+    status = cli_main.main(["run"])
+    err = capsys.readouterr().err
+    if status == 0:
+        pytest.fail("hax-conn run succeeded without a schedule")
+    assert status == 2
+    assert err.startswith("hax-conn run: error: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
