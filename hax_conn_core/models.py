@@ -2,6 +2,12 @@
 
 Each DNN has one canonical id, lowercase ``[a-z0-9_]``: the name used on the command line, in
 profiles, schedules, ROS parameters and topic names, and as ``prototxts/<id>.prototxt``.
+
+The twelve paper DNNs carry metadata about their shipped prototxt (written by
+``hax_conn_core/zoo``, see docs/models.md): its layer count, the shape of its output, and the
+published parameter count it is checked against, with the figure's source. "Parameters" means
+learnable parameters: convolution and fully-connected weights and biases plus Scale (batch-norm
+gamma/beta); BatchNorm running mean/variance are not counted.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 from hax_conn_core.errors import ConfigError
 
@@ -20,12 +26,30 @@ PROTOTXT_DIR = Path(__file__).resolve().parent.parent / "prototxts"
 
 
 @dataclass(frozen=True)
+class PublishedParams:
+    """A DNN's parameter count as published elsewhere, and how close ours must come."""
+
+    count: int
+    source: str  # where the figure is published (repository and file, or document)
+    rel_tolerance: float = 0.0  # |ours - count| / count allowed; 0.0 for an exact figure
+
+
+@dataclass(frozen=True)
 class ModelInfo:
-    """What we know of a registered DNN without reading its graph."""
+    """What we know of a registered DNN without reading its graph.
+
+    Only ``id``, ``display_name`` and ``input_shape`` are needed for a user's own model; the zoo
+    DNNs fill in the rest, which tests check against the graph read from ``prototxt``.
+    """
 
     id: str
     display_name: str
     input_shape: Tuple[int, int, int, int]  # N, C, H, W
+    layer_count: Optional[int] = None  # layer entries in the prototxt, Input layer included
+    output_shape: Optional[Tuple[int, ...]] = None  # shape of the output tensor (``prob``)
+    num_classes: Optional[int] = None
+    published_params: Optional[PublishedParams] = None
+    reference: str = ""  # the public Caffe deploy file / implementation the zoo builder follows
 
     @property
     def prototxt(self) -> Path:
@@ -39,7 +63,8 @@ _REGISTRY: Dict[str, ModelInfo] = {}
 def register_model(info: ModelInfo) -> ModelInfo:
     """Add a DNN to the registry; a duplicate or malformed id is refused."""
     if not _ID_PATTERN.match(info.id):
-        raise ConfigError(f"model id {info.id!r}: expected lowercase [a-z0-9_], starting with a letter")
+        raise ConfigError(
+            f"model id {info.id!r}: expected lowercase [a-z0-9_], starting with a letter")
     if info.id in _REGISTRY:
         raise ConfigError(f"model id {info.id!r} is already registered")
     _REGISTRY[info.id] = info
@@ -79,18 +104,63 @@ def known_ids() -> Tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-for _id, _display, _hw in (
-    ("alexnet", "AlexNet", 224),
-    ("googlenet", "GoogleNet", 224),
-    ("resnet18", "ResNet-18", 224),
-    ("resnet50", "ResNet-50", 224),
-    ("resnet101", "ResNet-101", 224),
-    ("resnet152", "ResNet-152", 224),
-    ("vgg16", "VGG-16", 224),
-    ("vgg19", "VGG-19", 224),
-    ("inception_v4", "Inception-v4", 299),
-    ("inception_resnet_v2", "Inception-ResNet-v2", 299),
-    ("densenet121", "DenseNet-121", 224),
-    ("mobilenet_v1", "MobileNet-v1", 224),
+_TORCHVISION = "pytorch/vision torchvision/models/{}.py, {} meta num_params"
+_OMZ = "openvinotoolkit/open_model_zoo models/public/{}/README.md, MParams {}"
+_TIMM = "huggingface/pytorch-image-models docs/models/{}.md, model-index Parameters: {}"
+_KERAS = ("tf.keras.applications.{}(weights=None).summary(): Trainable params {}")
+
+for _info in (
+    ModelInfo(
+        "alexnet", "AlexNet", (1, 3, 224, 224), 24, (1, 1000), 1000,
+        PublishedParams(60_965_224, _OMZ.format("alexnet", "60.965") + " (BVLC AlexNet); "
+                        "the exact figure is counted by hand in docs/models.md"),
+        "BVLC caffe models/bvlc_alexnet/deploy.prototxt"),
+    ModelInfo(
+        "googlenet", "GoogleNet", (1, 3, 224, 224), 143, (1, 1000), 1000,
+        PublishedParams(6_999_000, _OMZ.format("googlenet-v1", "6.999")
+                        + " (BVLC GoogLeNet deploy, no auxiliary heads)", 0.001),
+        "BVLC caffe models/bvlc_googlenet/deploy.prototxt"),
+    ModelInfo(
+        "resnet18", "ResNet-18", (1, 3, 224, 224), 90, (1, 1000), 1000,
+        PublishedParams(11_689_512, _TORCHVISION.format("resnet", "ResNet18_Weights")),
+        "KaimingHe/deep-residual-networks deploy conventions, basic blocks"),
+    ModelInfo(
+        "resnet50", "ResNet-50", (1, 3, 224, 224), 229, (1, 1000), 1000,
+        PublishedParams(25_557_032, _TORCHVISION.format("resnet", "ResNet50_Weights")),
+        "KaimingHe/deep-residual-networks prototxt/ResNet-50-deploy.prototxt"),
+    ModelInfo(
+        "resnet101", "ResNet-101", (1, 3, 224, 224), 450, (1, 1000), 1000,
+        PublishedParams(44_549_160, _TORCHVISION.format("resnet", "ResNet101_Weights")),
+        "KaimingHe/deep-residual-networks prototxt/ResNet-101-deploy.prototxt"),
+    ModelInfo(
+        "resnet152", "ResNet-152", (1, 3, 224, 224), 671, (1, 1000), 1000,
+        PublishedParams(60_192_808, _TORCHVISION.format("resnet", "ResNet152_Weights")),
+        "KaimingHe/deep-residual-networks prototxt/ResNet-152-deploy.prototxt"),
+    ModelInfo(
+        "vgg16", "VGG-16", (1, 3, 224, 224), 40, (1, 1000), 1000,
+        PublishedParams(138_357_544, _TORCHVISION.format("vgg", "VGG16_Weights")),
+        "VGG_ILSVRC_16_layers_deploy.prototxt (Simonyan & Zisserman, Caffe model zoo)"),
+    ModelInfo(
+        "vgg19", "VGG-19", (1, 3, 224, 224), 46, (1, 1000), 1000,
+        PublishedParams(143_667_240, _TORCHVISION.format("vgg", "VGG19_Weights")),
+        "VGG_ILSVRC_19_layers_deploy.prototxt (Simonyan & Zisserman, Caffe model zoo)"),
+    ModelInfo(
+        "inception_v4", "Inception-v4", (1, 3, 299, 299), 638, (1, 1000), 1000,
+        PublishedParams(42_680_000, _TIMM.format("inception-v4", "42680000"), 0.001),
+        "TF-slim nets/inception_v4.py in Caffe form (Conv+BatchNorm+Scale+ReLU)"),
+    ModelInfo(
+        "inception_resnet_v2", "Inception-ResNet-v2", (1, 3, 299, 299), 988, (1, 1000), 1000,
+        PublishedParams(55_850_000, _TIMM.format("inception-resnet-v2", "55850000")
+                        + "; Keras: " + _KERAS.format("InceptionResNetV2", "55,813,192")
+                        + " + 30,272 BN gammas (Keras uses scale=False)", 0.001),
+        "TF-slim nets/inception_resnet_v2.py in Caffe form (Conv+BatchNorm+Scale+ReLU)"),
+    ModelInfo(
+        "densenet121", "DenseNet-121", (1, 3, 224, 224), 549, (1, 1000, 1, 1), 1000,
+        PublishedParams(7_978_856, _TORCHVISION.format("densenet", "DenseNet121_Weights")),
+        "shicai/DenseNet-Caffe DenseNet_121.prototxt"),
+    ModelInfo(
+        "mobilenet_v1", "MobileNet-v1", (1, 3, 224, 224), 112, (1, 1000, 1, 1), 1000,
+        PublishedParams(4_231_976, _KERAS.format("MobileNet", "4,231,976")),
+        "shicai/MobileNet-Caffe mobilenet_deploy.prototxt"),
 ):
-    register_model(ModelInfo(_id, _display, (1, 3, _hw, _hw)))
+    register_model(_info)
