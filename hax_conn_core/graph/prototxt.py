@@ -19,8 +19,9 @@ its input shape instead.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from google.protobuf import text_format
 
@@ -115,34 +116,23 @@ def _syntax_message(source: str, exc: "text_format.ParseError") -> str:
     return f"{source}: {message}"
 
 
+_TOKENS = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[{}<>]|\b(layers?)\b""")
+
+
 def _layer_lines(text: str) -> List[int]:
     """1-based line of each top-level ``layer``/``layers`` entry, in file order."""
     lines: List[int] = []
-    depth, line, i, n = 0, 1, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            line += 1
-        elif ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        elif ch in "\"'":
-            i += 1
-            while i < n and text[i] != ch and text[i] != "\n":
-                i += 2 if text[i] == "\\" else 1
-        elif ch in "{<":
+    depth, line, counted = 0, 1, 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("{", "<"):
             depth += 1
-        elif ch in "}>":
+        elif token in ("}", ">"):
             depth -= 1
-        elif depth == 0 and (ch.isalpha() or ch == "_"):
-            start = i
-            while i < n and (text[i].isalnum() or text[i] == "_"):
-                i += 1
-            if text[start:i] in ("layer", "layers"):
-                lines.append(line)
-            continue
-        i += 1
+        elif depth == 0 and match.group(1):
+            line += text.count("\n", counted, match.start())
+            counted = match.start()
+            lines.append(line)
     return lines
 
 
@@ -170,6 +160,15 @@ def _state_meets_rule(state, rule) -> bool:
     if any(stage not in state.stage for stage in rule.stage):
         return False
     return not any(stage in state.stage for stage in rule.not_stage)
+
+
+class _Entry(NamedTuple):
+    position: int
+    message: Any
+    kind: str
+    name: str
+    bottoms: List[str]
+    tops: List[str]
 
 
 class _GraphBuilder:
@@ -203,7 +202,8 @@ class _GraphBuilder:
                 kind = V1_TYPE_NAMES.get(enum, enum)
             else:
                 kind = entry.type
-            kept.append((position, entry, kind))
+            kept.append(_Entry(position, entry, kind, entry.name, list(entry.bottom),
+                               list(entry.top)))
         return kept
 
     def _line(self, position: int) -> Optional[int]:
@@ -215,13 +215,14 @@ class _GraphBuilder:
         return f"{at}: layer {entry.name!r} (entry {position})"
 
     def check_types(self, net) -> None:
-        for index, (position, entry, kind) in enumerate(self._entries(net)):
-            self._check_type(entry, kind, index, position)
+        for index, entry in enumerate(self._entries(net)):
+            self._check_type(entry, index)
 
-    def _check_type(self, entry, kind: str, index: int, position: int) -> None:
+    def _check_type(self, entry: _Entry, index: int) -> None:
+        kind = entry.kind
         if kind in SUPPORTED_TYPES:
             return
-        line = self._line(position)
+        line = self._line(entry.position)
         at = f"{self.source}:{line}" if line else self.source
         where = f"{at}: layer {entry.name!r} (index {index})"
         if not kind:
@@ -243,15 +244,16 @@ class _GraphBuilder:
         inputs = self._legacy_inputs(net)
         entries = self._entries(net)
         future = {}
-        for index, (_, entry, _) in enumerate(entries):
-            for top in entry.top:
+        for index, entry in enumerate(entries):
+            for top in entry.tops:
                 future.setdefault(top, (index, entry.name))
         layers: List[Layer] = []
         names: Dict[str, int] = {}
-        for index, (position, entry, kind) in enumerate(entries):
-            self._check_type(entry, kind, index, position)
+        for index, entry in enumerate(entries):
+            self._check_type(entry, index)
+            kind = entry.kind
             layer_name = entry.name or f"layer{index}"
-            line = self._line(position)
+            line = self._line(entry.position)
             where = (f"{self.source}:{line}: " if line else f"{self.source}: ") + \
                 f"layer {layer_name!r} (index {index})"
             if layer_name in names:
@@ -260,8 +262,8 @@ class _GraphBuilder:
                                  "are matched by layer name)")
             names[layer_name] = index
             self._check_arity(where, kind, entry)
-            params = _params(where, kind, entry)
-            bottoms = tuple(self._resolve(where, blob, future, index) for blob in entry.bottom)
+            params = _params(where, kind, entry.message)
+            bottoms = tuple(self._resolve(where, blob, future, index) for blob in entry.bottoms)
             tops, in_place = self._name_tops(where, layer_name, entry)
             layer = Layer(index=index, name=layer_name, type=kind, bottoms=bottoms, tops=tops,
                           params=params, source_line=line, in_place=in_place)
@@ -269,7 +271,7 @@ class _GraphBuilder:
                 out = shapes.output_shapes(layer, [self.tensors[b].shape for b in bottoms])
             except ModelError as exc:
                 raise ModelError(f"{self.source}: {exc}") from None
-            for blob, top, shape in zip(entry.top, tops, out):
+            for blob, top, shape in zip(entry.tops, tops, out):
                 self.tensors[top] = TensorInfo(top, tuple(int(d) for d in shape))
                 self.current[blob] = top
             if kind == "Input":
@@ -315,10 +317,10 @@ class _GraphBuilder:
             self.current[blob] = blob
         return names
 
-    def _check_arity(self, where: str, kind: str, entry) -> None:
+    def _check_arity(self, where: str, kind: str, entry: _Entry) -> None:
         min_b, max_b, min_t, max_t = _ARITY[kind]
-        for what, found, low, high in (("bottom", len(entry.bottom), min_b, max_b),
-                                       ("top", len(entry.top), min_t, max_t)):
+        for what, found, low, high in (("bottom", len(entry.bottoms), min_b, max_b),
+                                       ("top", len(entry.tops), min_t, max_t)):
             if found < low or (high is not None and found > high):
                 want = (f"{low}" if low == high else
                         f"at least {low}" if high is None else f"{low} to {high}")
@@ -339,18 +341,19 @@ class _GraphBuilder:
         raise ModelError(f"{where}: bottom {blob!r} is not produced by any earlier layer or "
                          f"input{hint}; expected one of {', '.join(known) or '(none)'}")
 
-    def _name_tops(self, where: str, layer_name: str, entry) -> Tuple[Tuple[str, ...], bool]:
+    def _name_tops(self, where: str, layer_name: str, entry: _Entry
+                   ) -> Tuple[Tuple[str, ...], bool]:
         tops: List[str] = []
         in_place = False
-        for position, blob in enumerate(entry.top):
-            if position < len(entry.bottom) and entry.bottom[position] == blob:
+        for position, blob in enumerate(entry.tops):
+            if position < len(entry.bottoms) and entry.bottoms[position] == blob:
                 in_place = True
                 tops.append(self._fresh(f"{layer_name}:{position}"))
             elif blob in self.current:
                 raise ModelError(f"{where}: top {blob!r} is already produced by another layer "
                                  "or input; expected a new name, or the bottom's name at the "
                                  "same position for an in-place layer")
-            elif blob in tops or blob in entry.top[:position]:
+            elif blob in entry.tops[:position]:
                 raise ModelError(f"{where}: top {blob!r} is listed twice; expected unique tops")
             else:
                 tops.append(self._fresh(blob))

@@ -1,0 +1,283 @@
+"""Which layers each accelerator of a device can run (config/devices/*.yaml).
+
+A device description (format ``hax-conn-device/1``, docs/graph.md "Device descriptions") names
+its accelerators; each either runs every layer (``layers: all``), takes the rules of another
+device's accelerator of the same name (``rules_from: xavier-agx``), or lists the layer types it
+runs with their limits. A type not listed cannot run there. A group holding a layer the DLA
+cannot run is GPU-only (conventions.md, "Accelerator capabilities").
+
+Limit keys (all optional; ranges are inclusive ``[low, high]``):
+
+* ``kernel``, ``pad``, ``stride``, ``dilation``: each spatial value of Convolution / Pooling
+  (for Pooling ``window`` is the kernel; global pooling's window is the input's H x W;
+  InnerProduct's ``kernel`` is its input's H x W, as the DLA runs it as a convolution);
+* ``pad_below_kernel: true``: padding must be smaller than the kernel;
+* ``channels``: input and output channels; ``groups``: convolution groups;
+* ``methods`` (Pooling), ``local_sizes`` and ``norm_regions`` (LRN), ``operations``
+  (Eltwise): allowed values; ``axes``: allowed (non-negative) axis of Concat / Softmax;
+  ``min_inputs``: fewest bottoms;
+* accelerator-wide ``max_dimension``: largest non-batch dimension of any layer input/output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from hax_conn_core.errors import ConfigError
+from hax_conn_core.graph.model import (
+    SUPPORTED_TYPES, ConcatParams, ConvolutionParams, EltwiseParams, Graph, Layer, LRNParams,
+    PoolingParams, SoftmaxParams)
+
+FORMAT = "hax-conn-device/1"
+DEVICE_DIR = Path(__file__).resolve().parents[2] / "config" / "devices"
+DEFAULT_DEVICE = "xavier-agx"
+
+_RANGE_KEYS = ("kernel", "pad", "stride", "dilation", "channels", "groups", "window")
+_SET_KEYS = ("methods", "local_sizes", "norm_regions", "operations", "axes")
+_OTHER_KEYS = ("pad_below_kernel", "min_inputs")
+_ACCELERATOR_KEYS = ("layers", "rules_from", "max_dimension", "description")
+
+
+@dataclass(frozen=True)
+class AcceleratorRules:
+    """The layers one accelerator runs. ``layers`` None means every supported type."""
+
+    name: str
+    layers: Optional[Mapping[str, Mapping[str, Any]]] = None
+    max_dimension: Optional[int] = None
+
+    def check(self, graph: Graph, layer: Layer) -> Optional[str]:
+        """None when ``layer`` can run here, else why not (one sentence)."""
+        if self.max_dimension is not None:
+            for tensor in layer.bottoms + layer.tops:
+                shape = graph.tensors[tensor].shape
+                if any(d > self.max_dimension for d in shape[1:]):
+                    return (f"tensor {tensor!r} of shape {shape} exceeds the {self.name} limit "
+                            f"of {self.max_dimension} per dimension")
+        if self.layers is None:
+            return None
+        if layer.type not in self.layers:
+            return f"{self.name} does not run {layer.type} layers"
+        return _check_limits(self.name, graph, layer, self.layers[layer.type])
+
+    def supports(self, graph: Graph, layer: Layer) -> bool:
+        return self.check(graph, layer) is None
+
+
+@dataclass(frozen=True)
+class DeviceCapabilities:
+    """A device description: id, text, and the rules of each accelerator."""
+
+    id: str
+    description: str
+    accelerators: Mapping[str, AcceleratorRules]
+    path: Optional[Path] = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def accelerator(self, name: str) -> AcceleratorRules:
+        try:
+            return self.accelerators[name]
+        except KeyError:
+            raise ConfigError(f"device {self.id!r} has no accelerator {name!r}; expected one of "
+                              f"{', '.join(sorted(self.accelerators))}") from None
+
+
+def _in_range(value: int, bounds) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def _check_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[str, Any]
+                  ) -> Optional[str]:
+    p = layer.params
+    bottom = graph.tensors[layer.bottoms[0]].shape if layer.bottoms else ()
+    top = graph.tensors[layer.tops[0]].shape if layer.tops else ()
+    spatial: Dict[str, Tuple[int, ...]] = {}
+    if isinstance(p, ConvolutionParams):
+        spatial = {"kernel": p.kernel, "pad": p.pad, "stride": p.stride,
+                   "dilation": p.dilation}
+    elif isinstance(p, PoolingParams):
+        window = tuple(bottom[2:4]) if p.global_pooling and len(bottom) == 4 else p.kernel
+        spatial = {"window": window, "kernel": window, "pad": p.pad, "stride": p.stride}
+    elif layer.type == "InnerProduct" and len(bottom) == 4:
+        spatial = {"kernel": tuple(bottom[2:4])}
+    for key, values in spatial.items():
+        if key in limits:
+            bounds = limits[key]
+            if not all(_in_range(v, bounds) for v in values):
+                return (f"{layer.type} {key} {'x'.join(map(str, values))} is outside the "
+                        f"{accel} range [{bounds[0]}, {bounds[1]}]")
+    if limits.get("pad_below_kernel") and "pad" in spatial:
+        kernel = spatial.get("kernel", spatial.get("window"))
+        if any(pad >= k for pad, k in zip(spatial["pad"], kernel)):
+            return f"{layer.type} pad {spatial['pad']} is not below its kernel {kernel}"
+    if "channels" in limits:
+        for what, shape in (("input", bottom), ("output", top)):
+            if len(shape) >= 2 and not _in_range(shape[1], limits["channels"]):
+                bounds = limits["channels"]
+                return (f"{layer.type} {what} channels {shape[1]} outside the {accel} range "
+                        f"[{bounds[0]}, {bounds[1]}]")
+    if "groups" in limits and isinstance(p, ConvolutionParams):
+        if not _in_range(p.group, limits["groups"]):
+            return f"Convolution group {p.group} outside the {accel} range {limits['groups']}"
+    checks = (("methods", isinstance(p, PoolingParams) and p.method),
+              ("local_sizes", isinstance(p, LRNParams) and p.local_size),
+              ("norm_regions", isinstance(p, LRNParams) and p.norm_region),
+              ("operations", isinstance(p, EltwiseParams) and p.operation))
+    for key, value in checks:
+        if key in limits and value is not False and value not in limits[key]:
+            return f"{layer.type} {key[:-1].replace('_', ' ')} {value} is not one of {limits[key]}"
+    if "axes" in limits and isinstance(p, (ConcatParams, SoftmaxParams)) and bottom:
+        axis = p.axis % len(bottom)
+        if axis not in limits["axes"]:
+            return f"{layer.type} along axis {axis}; {accel} runs it only along {limits['axes']}"
+    if "min_inputs" in limits and len(layer.bottoms) < limits["min_inputs"]:
+        return f"{layer.type} with {len(layer.bottoms)} input(s); {accel} needs at least " \
+               f"{limits['min_inputs']}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def device_ids(directory: Path = DEVICE_DIR) -> Tuple[str, ...]:
+    """Ids of the device descriptions shipped in ``config/devices``."""
+    return tuple(sorted(path.stem for path in directory.glob("*.yaml")))
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the device description: "
+                          f"{exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'format: {FORMAT}'")
+    return data
+
+
+def _pair_of_ints(where: str, value: Any) -> Tuple[int, int]:
+    if (isinstance(value, list) and len(value) == 2 and
+            all(isinstance(v, int) and not isinstance(v, bool) for v in value) and
+            value[0] <= value[1]):
+        return (value[0], value[1])
+    raise ConfigError(f"{where}: {value!r}; expected [low, high] integers with low <= high")
+
+
+def _parse_limits(where: str, layer_type: str, limits: Any) -> Dict[str, Any]:
+    if layer_type not in SUPPORTED_TYPES:
+        raise ConfigError(f"{where}: unknown layer type {layer_type!r}; expected one of "
+                          f"{', '.join(SUPPORTED_TYPES)}")
+    if limits is None:
+        return {}
+    if not isinstance(limits, dict):
+        raise ConfigError(f"{where}.{layer_type}: expected a mapping of limits or {{}}")
+    parsed: Dict[str, Any] = {}
+    for key, value in limits.items():
+        at = f"{where}.{layer_type}.{key}"
+        if key in _RANGE_KEYS:
+            parsed[key] = _pair_of_ints(at, value)
+        elif key in _SET_KEYS:
+            if not isinstance(value, list) or not value:
+                raise ConfigError(f"{at}: {value!r}; expected a non-empty list")
+            parsed[key] = tuple(value)
+        elif key == "pad_below_kernel":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{at}: {value!r}; expected true or false")
+            parsed[key] = value
+        elif key == "min_inputs":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{at}: {value!r}; expected a non-negative integer")
+            parsed[key] = value
+        else:
+            raise ConfigError(f"{at}: unknown limit; expected one of "
+                              f"{', '.join(_RANGE_KEYS + _SET_KEYS + _OTHER_KEYS)}")
+    return parsed
+
+
+def load_device(name_or_path: Union[str, Path], directory: Path = DEVICE_DIR,
+                _seen: Tuple[str, ...] = ()) -> DeviceCapabilities:
+    """A device description by id (``config/devices/<id>.yaml``) or by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+        path = directory / f"{text}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown device {text!r}; expected one of "
+                              f"{', '.join(device_ids(directory)) or '(none found)'} or a path "
+                              "to a .yaml device description")
+    data = _read_yaml(path)
+    if data.get("format") != FORMAT:
+        raise ConfigError(f"{path}: format {data.get('format')!r}; expected {FORMAT!r}")
+    device_id = data.get("id", path.stem)
+    if device_id in _seen:
+        raise ConfigError(f"{path}: rules_from loops back to {device_id!r}")
+    accelerators = data.get("accelerators")
+    if not isinstance(accelerators, dict) or not accelerators:
+        raise ConfigError(f"{path}: 'accelerators' must map accelerator names to their rules")
+    parsed: Dict[str, AcceleratorRules] = {}
+    for name, spec in accelerators.items():
+        where = f"{path}: accelerators.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a mapping with 'layers' or 'rules_from'")
+        unknown = sorted(set(spec) - set(_ACCELERATOR_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected "
+                              f"{', '.join(_ACCELERATOR_KEYS)}")
+        if "rules_from" in spec:
+            if "layers" in spec:
+                raise ConfigError(f"{where}: both 'rules_from' and 'layers'; expected one")
+            other = load_device(spec["rules_from"], directory, _seen + (device_id,))
+            base = other.accelerator(name)
+            limit = spec.get("max_dimension", base.max_dimension)
+            parsed[name] = AcceleratorRules(name, base.layers, limit)
+            continue
+        layers = spec.get("layers")
+        if layers == "all":
+            table = None
+        elif isinstance(layers, dict):
+            table = {kind: _parse_limits(f"{where}.layers", kind, limits)
+                     for kind, limits in layers.items()}
+        else:
+            raise ConfigError(f"{where}.layers: {layers!r}; expected 'all' or a mapping of "
+                              "layer types to limits")
+        limit = spec.get("max_dimension")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"{where}.max_dimension: {limit!r}; expected a positive integer")
+        parsed[name] = AcceleratorRules(name, table, limit)
+    extra = {k: v for k, v in data.items()
+             if k not in ("format", "id", "description", "accelerators")}
+    return DeviceCapabilities(id=device_id, description=str(data.get("description", "")),
+                              accelerators=parsed, path=path, extra=extra)
+
+
+_CACHE: Dict[str, DeviceCapabilities] = {}
+
+
+def resolve_device(device: Union[None, str, Path, DeviceCapabilities]) -> DeviceCapabilities:
+    """A DeviceCapabilities from an id, a path, an already loaded one, or None (default)."""
+    if isinstance(device, DeviceCapabilities):
+        return device
+    key = str(device if device is not None else DEFAULT_DEVICE)
+    if key not in _CACHE:
+        _CACHE[key] = load_device(key)
+    return _CACHE[key]
+
+
+def unsupported_layers(graph: Graph, device=None, accelerator: str = "dla"
+                       ) -> Tuple[Tuple[Layer, str], ...]:
+    """(layer, reason) for each layer ``accelerator`` of ``device`` cannot run."""
+    rules = resolve_device(device).accelerator(accelerator)
+    found = []
+    for layer in graph.layers:
+        reason = rules.check(graph, layer)
+        if reason:
+            found.append((layer, reason))
+    return tuple(found)

@@ -1,0 +1,139 @@
+"""Layer groups: contiguous ranges of layers ending at valid cuts, balanced by FLOPs.
+
+The units are the stretches between consecutive valid cuts (a group can only end at a valid
+cut). ``group_layers`` picks ``target_groups - 1`` of the cuts (all of them when there are
+fewer) in two exact, deterministic steps:
+
+1. the smallest possible largest-group FLOPs ``M`` (binary search with a greedy check);
+2. among the choices whose groups all stay within ``M``, the one with the least sum of squared
+   group FLOPs (dynamic programming), so the other groups are balanced too. Ties go to the
+   earliest cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple, Union
+
+from hax_conn_core.errors import ConfigError
+from hax_conn_core.graph.cuts import valid_cuts
+from hax_conn_core.graph.model import Graph
+
+DEFAULT_TARGET_GROUPS = 10
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """Layers ``first..last`` (inclusive indices) of one graph."""
+
+    index: int
+    first: int
+    last: int
+    flops: int
+    dla_ok: bool
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+def _min_max(units: Sequence[int], groups: int) -> int:
+    """Smallest M such that ``units`` split into at most ``groups`` runs each <= M."""
+    def needed(limit: int) -> int:
+        runs, current = 1, 0
+        for value in units:
+            if current + value > limit:
+                runs, current = runs + 1, value
+            else:
+                current += value
+        return runs
+
+    low, high = max(units), sum(units)
+    while low < high:
+        middle = (low + high) // 2
+        if needed(middle) <= groups:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _balanced_split(units: Sequence[int], groups: int) -> List[int]:
+    """End positions (exclusive) of ``groups`` runs of ``units``: max first, then squares."""
+    n = len(units)
+    limit = _min_max(units, groups)
+    prefix = [0]
+    for value in units:
+        prefix.append(prefix[-1] + value)
+    inf = float("inf")
+    # cost[g][j]: least sum of squares splitting units[:j] into g runs each <= limit
+    cost = [[inf] * (n + 1) for _ in range(groups + 1)]
+    back = [[-1] * (n + 1) for _ in range(groups + 1)]
+    cost[0][0] = 0
+    for g in range(1, groups + 1):
+        previous, row, links = cost[g - 1], cost[g], back[g]
+        start = 0
+        for j in range(g, n - (groups - g) + 1):
+            while prefix[j] - prefix[start] > limit:
+                start += 1
+            best, best_i = inf, -1
+            for i in range(max(start, g - 1), j):
+                if previous[i] == inf:
+                    continue
+                size = prefix[j] - prefix[i]
+                value = previous[i] + size * size
+                if value < best:
+                    best, best_i = value, i
+            row[j], links[j] = best, best_i
+    ends, j = [], n
+    for g in range(groups, 0, -1):
+        ends.append(j)
+        j = back[g][j]
+    return ends[::-1]
+
+
+def group_layers(graph: Graph, target_groups: int = DEFAULT_TARGET_GROUPS,
+                 capabilities: Union[None, str, "object"] = None,
+                 accelerator: str = "dla") -> Tuple[LayerGroup, ...]:
+    """Split ``graph`` into about ``target_groups`` FLOP-balanced groups at valid cuts.
+
+    ``capabilities`` decides ``dla_ok``: a device id (``"xavier-agx"``), a loaded
+    :class:`~hax_conn_core.graph.capabilities.DeviceCapabilities`, or None for the default
+    device (Jetson AGX Xavier's DLA rules, conventions.md). Fewer groups come back when the
+    graph has fewer valid cuts than ``target_groups - 1``.
+    """
+    if isinstance(target_groups, bool) or not isinstance(target_groups, int) or \
+            target_groups < 1:
+        raise ConfigError(f"target_groups {target_groups!r}; expected an integer >= 1")
+    from hax_conn_core.graph.capabilities import resolve_device
+
+    rules = resolve_device(capabilities).accelerator(accelerator)
+    stats = graph.layer_stats()
+    cuts = valid_cuts(graph)
+    bounds = list(cuts) + [len(graph.layers) - 1]  # last layer index of each unit
+    units: List[int] = []
+    first = 0
+    for last in bounds:
+        units.append(sum(s.flops for s in stats[first:last + 1]))
+        first = last + 1
+    groups = min(target_groups, len(units))
+    ends = _balanced_split(units, groups) if groups < len(units) else \
+        list(range(1, len(units) + 1))
+    result: List[LayerGroup] = []
+    start_unit, first = 0, 0
+    for number, end_unit in enumerate(ends):
+        last = bounds[end_unit - 1]
+        flops = sum(units[start_unit:end_unit])
+        dla_ok = all(rules.supports(graph, layer) for layer in graph.layers[first:last + 1])
+        result.append(LayerGroup(index=number, first=first, last=last, flops=flops,
+                                 dla_ok=dla_ok))
+        start_unit, first = end_unit, last + 1
+    return tuple(result)
+
+
+def group_of(groups: Sequence[LayerGroup], layer_index: int) -> Optional[LayerGroup]:
+    """The group holding layer ``layer_index``, or None."""
+    for group in groups:
+        if group.first <= layer_index <= group.last:
+            return group
+    return None
