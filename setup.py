@@ -28,5 +28,7 @@ setup(
     },
     entry_points={
         "console_scripts": ["hax-conn = hax_conn_core.cli.main:main"] + NODE_EXECUTABLES,
+        # Subcommands contributed by packages other than the core (which never imports ROS).
+        "hax_conn.commands": ["bringup = hax_conn_ros.bringup_command:BringupCommand"],
     },
 )

@@ -23,7 +23,7 @@ def test_installed_command_prints_version():
 def test_help_lists_every_subcommand_with_a_summary():
     out = subprocess.run([str(HAX_CONN), "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    for name in ("profile", "plan", "simulate", "run", "bench", "demo", "graph"):
+    for name in ("profile", "plan", "simulate", "run", "bench", "demo", "graph", "bringup"):
         assert f"\n    {name} " in out.stdout, f"{name} missing from --help:\n{out.stdout}"
 
 
