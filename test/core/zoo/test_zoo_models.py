@@ -210,3 +210,18 @@ def test_declared_counts_match_what_the_graph_measures(model_id):
     assert info.layer_count == len(graph.layers)
     assert info.output_shape == graph.tensors[graph.outputs[0]].shape
     assert info.num_classes == info.output_shape[1]
+
+
+def test_googlenet_indices_match_the_artifacts_layer_groups():
+    # The HaX-CoNN artifact README profiles GoogleNet in groups "0-9" (layer_count 10) and
+    # "10-24" (layer_count 15), counting the Input layer (conventions.md); its DLA profile
+    # lists the engine's layers from conv1/7x7_s2 to loss3/classifier: 140 names, every layer
+    # but Input, Dropout and Softmax.
+    graph = _graph("googlenet")
+    assert graph.layers[9].name == "conv2/norm2"
+    assert graph.layers[10].name == "pool2/3x3_s2"
+    assert graph.layers[24].name == "inception_3a/output"
+    names = [layer.name for layer in graph.layers
+             if layer.type not in ("Input", "Dropout", "Softmax")]
+    assert (len(names), names[0], names[-1]) == (140, "conv1/7x7_s2", "loss3/classifier")
+    assert names[38] == "pool3/3x3_s2"        # after 10 stem layers and 2 modules of 14
