@@ -12,6 +12,7 @@ import functools
 import pytest
 
 from hax_conn_core import models
+from hax_conn_core.graph.cuts import valid_cuts
 from hax_conn_core.graph.model import Graph
 from hax_conn_core.graph.prototxt import load_prototxt
 from hax_conn_core.models import ModelInfo, PublishedParams
@@ -88,6 +89,35 @@ EXPECTED_WEIGHT_LAYERS = {
 }
 
 
+# Valid cuts (one tensor crossing, never between an in-place layer and its producer), counted
+# from each architecture: where a single tensor carries the whole state between layers.
+EXPECTED_CUTS = {
+    # conv1(+relu), norm1, pool1, conv2, norm2, pool2, conv3, conv4, conv5, pool5,
+    # fc6(+relu, dropout), fc7(+relu, dropout), fc8
+    "alexnet": 13,
+    # conv1, pool1, norm1, conv2 reduce, conv2, norm2, pool2; 9 module outputs; pool3, pool4;
+    # pool5 (+dropout), classifier
+    "googlenet": 7 + 9 + 2 + 2,
+    # conv1 unit, pool1, each block's closing ReLU, pool5, fc1000: nothing inside a block,
+    # where the shortcut and the residual branch are both live
+    "resnet18": 2 + 8 + 2, "resnet50": 2 + 16 + 2, "resnet101": 2 + 33 + 2,
+    "resnet152": 2 + 50 + 2,
+    # every conv(+relu), every pool, fc6 and fc7 (+relu, dropout), fc8
+    "vgg16": 13 + 5 + 3, "vgg19": 16 + 5 + 3,
+    # stem: 3 plain conv units + 3 concats; 16 module concats; pool (+dropout), classifier
+    "inception_v4": 6 + (4 + 1 + 7 + 1 + 3) + 2,
+    # stem: 5 conv units + 2 pools; Mixed_5b; 10 + 20 + 10 residual blocks; Mixed_6a and 7a;
+    # Conv2d_7b; pool (+dropout), classifier
+    "inception_resnet_v2": 7 + 1 + 40 + 2 + 1 + 2,
+    # BatchNorm writes a new tensor there, so a unit cuts after its conv and after its ReLU:
+    # stem unit (2) + pool1; 58 dense-layer concats; 3 transitions (after ReLU, conv, pool);
+    # final BN-ReLU, pool5, fc6
+    "densenet121": 3 + 58 + 3 * 3 + 3,
+    # 27 conv units x 2 (after the conv, after its BN-Scale-ReLU); pool6; fc7
+    "mobilenet_v1": 27 * 2 + 2,
+}
+
+
 @functools.lru_cache(maxsize=None)
 def _graph(model_id: str) -> Graph:
     return load_prototxt(models.get_model(model_id).prototxt)
@@ -124,6 +154,11 @@ def test_ends_in_softmax_prob_with_one_output_per_class(model_id):
 @pytest.mark.parametrize("model_id", IDS)
 def test_layer_count_matches_the_architecture(model_id):
     assert len(_graph(model_id).layers) == EXPECTED_LAYERS[model_id]
+
+
+@pytest.mark.parametrize("model_id", IDS)
+def test_valid_cuts_match_the_architecture(model_id):
+    assert len(valid_cuts(_graph(model_id))) == EXPECTED_CUTS[model_id]
 
 
 @pytest.mark.parametrize("model_id", IDS)
@@ -225,3 +260,11 @@ def test_googlenet_indices_match_the_artifacts_layer_groups():
              if layer.type not in ("Input", "Dropout", "Softmax")]
     assert (len(names), names[0], names[-1]) == (140, "conv1/7x7_s2", "loss3/classifier")
     assert names[38] == "pool3/3x3_s2"        # after 10 stem layers and 2 modules of 14
+
+
+def test_resnet50_cuts_fall_between_residual_blocks():
+    graph = _graph("resnet50")
+    names = [graph.layers[i].name for i in valid_cuts(graph)]
+    blocks = [f"res{stage}{letter}_relu" for stage, count in zip("2345", (3, 4, 6, 3))
+              for letter in "abcdef"[:count]]
+    assert names == ["conv1_relu", "pool1", *blocks, "pool5", "fc1000"]
