@@ -1,0 +1,57 @@
+"""Every profile shipped in profiles/ validates, hashes stably and holds its published numbers."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hax_conn_core.profile import load_profile, parse_profile
+from hax_conn_core.schedule import check_schedule_fits, describe_assignment, Schedule
+
+PROFILES = sorted((Path(__file__).resolve().parents[2] / "profiles").glob("*.json"))
+
+
+def test_there_are_shipped_profiles():
+    assert any(p.name == "xavier_googlenet_alexnet.json" for p in PROFILES)
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_validates_and_hash_is_stable(path):
+    profile = load_profile(path)
+    assert load_profile(path).sha256 == profile.sha256
+    # Re-indented, keys reversed: the same content, the same hash.
+    doc = json.loads(path.read_text())
+    doc = {k: doc[k] for k in reversed(list(doc))}
+    relaid = parse_profile(json.loads(json.dumps(doc, indent=7, sort_keys=True)))
+    assert relaid.sha256 == profile.sha256
+    for dnn in profile.dnns.values():
+        assert dnn.groups[0].layers[0] == 0
+
+
+def test_xavier_googlenet_alexnet_holds_the_artifacts_numbers():
+    # HaX-CoNN artifact, src/z3_solver_multi_dnn.py: nn1_times_acc1/2 (GoogleNet GPU/DLA),
+    # nn2_times_acc1/2 (AlexNet), nn1_trans_acc1/2 (transition costs, "dummy").
+    profile = load_profile(next(p for p in PROFILES if p.name == "xavier_googlenet_alexnet.json"))
+    googlenet, alexnet = profile.dnns["googlenet"], profile.dnns["alexnet"]
+    assert [g.time_ms["gpu"] for g in googlenet.groups] == [
+        0.35, 0.15, 0.20, 0.11, 0.12, 0.13, 0.15, 0.19, 0.12, 0.20]
+    assert [g.time_ms["dla"] for g in googlenet.groups] == [
+        0.75, 0.34, 0.45, 0.37, 0.31, 0.33, 0.31, 0.35, 0.27, 0.36]
+    assert [g.time_ms["gpu"] for g in alexnet.groups] == [
+        0.15, 0.06, 0.22, 0.08, 0.16, 0.70, 0.32, 0.10]
+    assert [g.time_ms["dla"] for g in alexnet.groups] == [
+        0.41, 0.20, 0.45, 0.22, 0.41, 1.91, 0.68, 0.13]
+    assert [g.transition_ms["gpu"] for g in googlenet.groups[:-1]] == [
+        0.05, 0.07, 0.06, 0.01, 0.05, 0.02, 0.06, 0.03, 0.02]
+    assert profile.device.peak_bandwidth_gbps == 136.5
+    # GoogleNet: 143 layers (prototxt order, Input = 0); AlexNet: 24.
+    assert googlenet.groups[-1].layers[1] == 142 and alexnet.groups[-1].layers[1] == 23
+    # The artifact's expected schedule (README, step 7): GoogleNet GPU -> DLA after its 4th
+    # group (inception_4a), AlexNet DLA -> GPU after its first group (conv1 + relu1).
+    expected = Schedule("latency", {"googlenet": ("gpu",) * 4 + ("dla",) * 6,
+                                    "alexnet": ("dla",) + ("gpu",) * 7})
+    check_schedule_fits(expected, profile)
+    assert describe_assignment(googlenet, expected.assignments["googlenet"]) == \
+        "googlenet starts on GPU, transitions to DLA after layer 53"
+    assert describe_assignment(alexnet, expected.assignments["alexnet"]) == \
+        "alexnet starts on DLA, transitions to GPU after layer 2"
