@@ -1,10 +1,157 @@
-"""`hax-conn graph` (placeholder until the model-graph issue lands)."""
+"""``hax-conn graph``: a DNN's layers, layer groups and valid cut points."""
 
-from hax_conn_core.cli.base import PendingCommand
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+from hax_conn_core.cli.base import Command, add_json_option
+from hax_conn_core.errors import ConfigError
+
+JSON_FORMAT = "hax-conn-graph/1"
 
 
-class GraphCommand(PendingCommand):
+def resolve_model(name: str) -> Tuple[str, Path]:
+    """(model id, prototxt path) for a registered DNN id or a prototxt path."""
+    from hax_conn_core.models import get_model, known_ids, normalise_model_id
+
+    path = Path(name)
+    if path.is_file() or name.endswith(".prototxt"):
+        if not path.is_file():
+            raise ConfigError(f"{name}: no such prototxt file")
+        return normalise_model_id(path.stem), path
+    if name in known_ids():
+        return name, get_model(name).prototxt
+    raise ConfigError(f"{name!r} is neither a prototxt file nor a known DNN; expected a path or "
+                      f"one of {', '.join(known_ids())}")
+
+
+class GraphCommand(Command):
     """Show a DNN's layers, layer groups and valid cut points.
+
+    MODEL is a registered DNN id (e.g. googlenet) or a Caffe prototxt path. Layers are listed
+    with their index (the one profiles and schedules use), output shape, parameters and MFLOPs;
+    then the FLOP-balanced layer groups, whether the device's DLA can run each, and every valid
+    cut. Example: hax-conn graph googlenet --groups 10 --device xavier-agx
     """
 
-    arrives_with = "the model-graph issue"
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", metavar="MODEL",
+                            help="registered DNN id or path to a .prototxt")
+        parser.add_argument("--groups", type=int, default=10, metavar="N",
+                            help="target number of layer groups (default: 10)")
+        parser.add_argument("--device", default="xavier-agx", metavar="DEVICE",
+                            help="device description id in config/devices or a .yaml path, "
+                                 "for the DLA rules (default: xavier-agx)")
+        parser.add_argument("--dtype-bytes", type=int, default=4, metavar="B",
+                            help="element size for bytes moved (default: 4, fp32)")
+        add_json_option(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from hax_conn_core.graph.capabilities import resolve_device
+        from hax_conn_core.graph.cuts import cut_report
+        from hax_conn_core.graph.grouping import group_layers
+        from hax_conn_core.graph.prototxt import load_prototxt
+
+        if args.groups < 1:
+            raise ConfigError(f"--groups {args.groups}; expected an integer >= 1")
+        if args.dtype_bytes < 1:
+            raise ConfigError(f"--dtype-bytes {args.dtype_bytes}; expected >= 1")
+        model_id, path = resolve_model(args.model)
+        graph = load_prototxt(path)
+        device = resolve_device(args.device)
+        dla = device.accelerator("dla")
+        groups = group_layers(graph, args.groups, device)
+        report = cut_report(graph)
+        document = _document(model_id, path, graph, groups, report, device, dla,
+                             args.dtype_bytes)
+        if args.json:
+            json.dump(document, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            _print_tables(document)
+        return 0
+
+
+def _document(model_id, path, graph, groups, report, device, dla, dtype_bytes) -> Dict[str, Any]:
+    stats = graph.layer_stats(dtype_bytes)
+    group_by_layer = {}
+    for group in groups:
+        for index in range(group.first, group.last + 1):
+            group_by_layer[index] = group.index
+    layers = []
+    for layer, cost, (_, valid, crossing, _) in zip(graph.layers, stats, report):
+        reason = dla.check(graph, layer)
+        layers.append({
+            "index": layer.index, "name": layer.name, "type": layer.type,
+            "bottoms": list(layer.bottoms), "tops": list(layer.tops),
+            "output_shape": list(graph.tensors[layer.tops[0]].shape),
+            "params": cost.params, "flops": cost.flops, "weight_bytes": cost.weight_bytes,
+            "activation_bytes_in": cost.activation_bytes_in,
+            "activation_bytes_out": cost.activation_bytes_out,
+            "in_place": layer.in_place, "group": group_by_layer.get(layer.index),
+            "cut_after_valid": valid, "dla_unsupported": reason,
+        })
+    return {
+        "format": JSON_FORMAT,
+        "model": model_id,
+        "name": graph.name,
+        "prototxt": str(path),
+        "device": device.id,
+        "dtype_bytes": dtype_bytes,
+        "inputs": {name: list(graph.tensors[name].shape) for name in graph.inputs},
+        "outputs": {name: list(graph.tensors[name].shape) for name in graph.outputs},
+        "totals": {"layers": len(graph.layers), "params": sum(s.params for s in stats),
+                   "flops": sum(s.flops for s in stats),
+                   "bytes_moved": sum(s.bytes_moved for s in stats)},
+        "layers": layers,
+        "groups": [{"index": g.index, "first": g.first, "last": g.last, "flops": g.flops,
+                    "dla_ok": g.dla_ok,
+                    "cut_tensor": report[g.last][2][0] if g.last < len(graph.layers) - 1
+                    else None} for g in groups],
+        "valid_cuts": [{"after": i, "tensor": crossing[0]}
+                       for i, valid, crossing, _ in report if valid],
+    }
+
+
+def _print_tables(doc: Dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    totals = doc["totals"]
+    console.print(f"[bold]{doc['name']}[/bold] ({doc['model']}, {doc['prototxt']}): "
+                  f"{totals['layers']} layers, {totals['params']:,} parameters, "
+                  f"{totals['flops'] / 1e9:.2f} GFLOPs; inputs "
+                  + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in doc["inputs"].items()))
+    layers = Table(title="Layers", show_lines=False)
+    for column, justify in (("#", "right"), ("name", "left"), ("type", "left"),
+                            ("output", "left"), ("params", "right"), ("MFLOPs", "right"),
+                            ("group", "right"), ("cut after", "center"), ("DLA", "center")):
+        layers.add_column(column, justify=justify)
+    for layer in doc["layers"]:
+        layers.add_row(str(layer["index"]), layer["name"], layer["type"],
+                       "x".join(map(str, layer["output_shape"])), f"{layer['params']:,}",
+                       f"{layer['flops'] / 1e6:.1f}", str(layer["group"]),
+                       "yes" if layer["cut_after_valid"] else "",
+                       "no" if layer["dla_unsupported"] else "yes")
+    console.print(layers)
+    groups = Table(title=f"Layer groups (DLA rules of {doc['device']})")
+    for column, justify in (("group", "right"), ("layers", "left"), ("count", "right"),
+                            ("GFLOPs", "right"), ("DLA", "center"), ("cut tensor", "left")):
+        groups.add_column(column, justify=justify)
+    for group in doc["groups"]:
+        groups.add_row(str(group["index"]), f"{group['first']}-{group['last']}",
+                       str(group["last"] - group["first"] + 1), f"{group['flops'] / 1e9:.3f}",
+                       "yes" if group["dla_ok"] else "GPU only", group["cut_tensor"] or "-")
+    console.print(groups)
+    cuts = doc["valid_cuts"]
+    console.print(f"Valid cuts ({len(cuts)}), after layer: "
+                  + ", ".join(str(c["after"]) for c in cuts))
+    blocked = [layer for layer in doc["layers"] if layer["dla_unsupported"]]
+    for layer in blocked:
+        console.print(f"DLA cannot run layer {layer['index']} {layer['name']!r}: "
+                      f"{layer['dla_unsupported']}")

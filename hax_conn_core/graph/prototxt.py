@@ -231,8 +231,9 @@ class _GraphBuilder:
             raise ModelError(
                 f"{where} has type {kind!r}, which reads training data; expected a deploy "
                 "prototxt whose input is an Input layer or 'input:' with 'input_shape'")
-        close = difflib.get_close_matches(kind, SUPPORTED_TYPES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        lowered = {name.lower(): name for name in SUPPORTED_TYPES}
+        close = difflib.get_close_matches(kind.lower(), lowered, n=1)
+        hint = f" (did you mean {lowered[close[0]]!r}?)" if close else ""
         raise ModelError(f"{where} has unsupported type {kind!r}{hint}; supported types: "
                          f"{', '.join(SUPPORTED_TYPES)}")
 
@@ -270,7 +271,11 @@ class _GraphBuilder:
             try:
                 out = shapes.output_shapes(layer, [self.tensors[b].shape for b in bottoms])
             except ModelError as exc:
-                raise ModelError(f"{self.source}: {exc}") from None
+                # same "file:line: layer 'x' (index i)" form as the reader's own messages
+                message, prefix = str(exc), layer.where()
+                if message.startswith(prefix):
+                    message = where + message[len(prefix):]
+                raise ModelError(message) from None
             for blob, top, shape in zip(entry.tops, tops, out):
                 self.tensors[top] = TensorInfo(top, tuple(int(d) for d in shape))
                 self.current[blob] = top
@@ -533,6 +538,8 @@ def _params(where: str, kind: str, entry) -> LayerParams:
     if kind == "Softmax":
         return SoftmaxParams(axis=int(entry.softmax_param.axis))
     if kind == "Flatten":
+        if "flatten_param" not in entry.DESCRIPTOR.fields_by_name:  # V1: no parameters
+            return FlattenParams()
         p = entry.flatten_param
         return FlattenParams(axis=int(p.axis), end_axis=int(p.end_axis))
     if kind == "Dropout":

@@ -27,7 +27,8 @@ def subgraph(graph: Graph, first_layer: int, last_layer: int) -> Graph:
     report = cut_report(graph)
     if first_layer > 0 and not report[first_layer - 1][1]:
         raise ModelError(f"{graph.name}: a part cannot start at layer {first_layer}: the cut "
-                         f"after layer {first_layer - 1} is not valid ({report[first_layer - 1][3]})")
+                         f"after layer {first_layer - 1} is not valid "
+                         f"({report[first_layer - 1][3]})")
     if last_layer < count - 1 and not report[last_layer][1]:
         raise ModelError(f"{graph.name}: a part cannot end at layer {last_layer}: the cut after "
                          f"it is not valid ({report[last_layer][3]})")
