@@ -26,6 +26,7 @@ order); ``predict_ms`` is the same engine without recording, for search loops.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -124,7 +125,14 @@ def _objective_value(objective: str, finish: Sequence[float]) -> float:
 
 
 class _Engine:
-    """The event loop. Items are tuples ``(ready_ms, frame, dnn_index, group_index)``."""
+    """The event loop. Items are tuples ``(ready_ms, frame, dnn_index, group_index)``.
+
+    ``frames`` frame-sets are measured. The stream goes on behind them: frame-set ``k`` is
+    released when ``k - D`` finishes for every ``k``, so frame-sets up to ``frames + D - 2`` can
+    start before the last measured one ends and compete with it (frame-set ``frames - 1 + D`` is
+    released no earlier than that end, so it cannot). The loop stops when every measured
+    frame-set has finished.
+    """
 
     def __init__(self, profile: Profile, assignments: Mapping[str, Sequence[str]],
                  in_flight: int, frames: int, contention: bool, record: bool):
@@ -161,42 +169,47 @@ class _Engine:
         curves = self.curves
         peak = self.peak
         record = self.record
+        measured = self.frames
+        in_flight = self.in_flight
+        released_limit = measured + in_flight - 1  # frame-sets that can matter (see class doc)
+        slowdowns: Dict[Tuple[int, float], float] = {}  # (accelerator, total demand) -> S
         pending: List[List[Tuple[float, int, int, int]]] = [[] for _ in range(n_acc)]
+        future: List[float] = []  # heap of ready times still ahead of t
         # running[a] = [frame, dnn, group, remaining work, demand, start, S, segments]
         running: List[Optional[list]] = [None] * n_acc
-        dnns_left = [n_dnn] * self.frames
-        frames_done = 0
+        dnns_left = [n_dnn] * released_limit
+        measured_done = 0
 
         def release(frame: int, t: float) -> None:
             for d in range(n_dnn):
                 pending[tables[d][0][0]].append((t, frame, d, 0))
 
-        for k in range(min(self.in_flight, self.frames)):
+        for k in range(min(in_flight, released_limit)):
             release(k, 0.0)
         t = 0.0
         while True:
             # Starts at t (every finish and release at t is already processed).
             busy = 0
             total_demand = 0.0
+            horizon = t + eps
             for a in range(n_acc):
-                if running[a] is None and pending[a]:
+                run = running[a]
+                if run is None and pending[a]:
                     queue = pending[a]
-                    first = None
+                    best = None
                     for item in queue:
-                        if item[0] <= t + eps and (first is None or item[0] < first - eps):
-                            first = item[0]
-                    if first is not None:
-                        best = None
-                        for item in queue:
-                            if item[0] <= first + eps and (
-                                    best is None or (item[1], item[2]) < (best[1], best[2])):
-                                best = item
+                        if item[0] > horizon:
+                            continue
+                        if best is None or item[0] < best[0] - eps or (
+                                item[0] <= best[0] + eps
+                                and (item[1], item[2]) < (best[1], best[2])):
+                            best = item
+                    if best is not None:
                         queue.remove(best)
                         _, frame, d, g = best
                         spec = tables[d][g]
-                        running[a] = [frame, d, g, spec[1], spec[2], t, 1.0,
-                                      [] if record else None]
-                run = running[a]
+                        run = running[a] = [frame, d, g, spec[1], spec[2], t, 1.0,
+                                            [] if record else None]
                 if run is not None:
                     busy += 1
                     total_demand += run[4]
@@ -209,15 +222,18 @@ class _Engine:
                 if curves is None or busy == 1:
                     s = 1.0
                 else:
-                    s = slowdown(curves[a], total_demand / peak)
+                    key = (a, total_demand)
+                    s = slowdowns.get(key)
+                    if s is None:
+                        s = slowdowns[key] = slowdown(curves[a], total_demand / peak)
                 run[6] = s
                 finish = t + run[3] * s
                 if finish < t_next:
                     t_next = finish
-            for queue in pending:
-                for item in queue:
-                    if t + eps < item[0] < t_next:
-                        t_next = item[0]
+            while future and future[0] <= horizon:
+                heapq.heappop(future)
+            if future and future[0] < t_next:
+                t_next = future[0]
             if t_next == math.inf:
                 break
             # Advance to t_next; finish what ends there.
@@ -230,7 +246,7 @@ class _Engine:
                 s = run[6]
                 if record:
                     segments = run[7]
-                    if segments and segments[-1][2] == s and segments[-1][1] == t:
+                    if segments and segments[-1][2] == s:
                         segments[-1] = (segments[-1][0], t_next, s)
                     else:
                         segments.append((t, t_next, s))
@@ -241,7 +257,7 @@ class _Engine:
             t = t_next
             for a in finished:
                 frame, d, g = running[a][0], running[a][1], running[a][2]
-                if record:
+                if record and frame < measured:
                     self.runs.append(GroupRun(
                         dnn=self.names[d], frame=frame, group=g, accelerator=self.accs[a],
                         start_ms=running[a][5], finish_ms=t,
@@ -249,19 +265,25 @@ class _Engine:
                 running[a] = None
                 table = tables[d]
                 if g + 1 < len(table):
-                    pending[table[g + 1][0]].append((t + table[g][3], frame, d, g + 1))
+                    ready = t + table[g][3]
+                    pending[table[g + 1][0]].append((ready, frame, d, g + 1))
+                    if ready > t:
+                        heapq.heappush(future, ready)
                     continue
                 if frame == 0:
                     self.dnn_finish_frame0[d] = t
                 dnns_left[frame] -= 1
                 if dnns_left[frame] == 0:
-                    self.frame_set_finish[frame] = t
-                    frames_done += 1
-                    if frame + self.in_flight < self.frames:
-                        release(frame + self.in_flight, t)
-        if frames_done != self.frames:
-            raise InternalError(f"simulation stopped at {t} ms with {self.frames - frames_done} "
-                                f"frame-sets unfinished")
+                    if frame < measured:
+                        self.frame_set_finish[frame] = t
+                        measured_done += 1
+                    if frame + in_flight < released_limit:
+                        release(frame + in_flight, t)
+            if measured_done == measured:
+                break
+        if measured_done != measured:
+            raise InternalError(f"simulation stopped at {t} ms with {measured - measured_done} "
+                                f"measured frame-sets unfinished")
         if record:
             self.runs.sort(key=lambda r: (r.start_ms, self.accs.index(r.accelerator)))
 
