@@ -22,11 +22,11 @@ from typing import List, Optional, Sequence, Set, Tuple, Union
 
 from hax_conn_core.errors import InternalError
 
-Scalar = Union[bool, int, float, str, "Enum"]
+Scalar = Union[bool, int, float, str, "CaffeEnum"]
 IntPair = Union[int, Tuple[int, int]]
 
 
-class Enum(str):
+class CaffeEnum(str):
     """A Caffe enum value (``MAX``, ``SUM``...): written bare, not quoted."""
 
 
@@ -56,7 +56,7 @@ def _pair(value: IntPair) -> Tuple[int, int]:
 
 
 def _format_scalar(value: Scalar) -> str:
-    if isinstance(value, Enum):
+    if isinstance(value, CaffeEnum):
         return str(value)
     if isinstance(value, bool):  # before int: bool is an int subclass
         return "true" if value else "false"
@@ -147,7 +147,7 @@ class NetBuilder:
 
     def pool(self, name: str, bottom: str, method: str, kernel: Optional[int] = None, *,
              stride: int = 1, pad: int = 0, global_pooling: bool = False) -> str:
-        fields = [Field("pool", Enum(method))]
+        fields = [Field("pool", CaffeEnum(method))]
         if global_pooling:
             fields.append(Field("global_pooling", True))
         else:
@@ -183,7 +183,7 @@ class NetBuilder:
 
     def eltwise_sum(self, name: str, bottoms: Sequence[str],
                     coeff: Optional[Sequence[float]] = None) -> str:
-        fields = [Field("operation", Enum("SUM"))]
+        fields = [Field("operation", CaffeEnum("SUM"))]
         fields += [Field("coeff", float(c)) for c in coeff or ()]
         return self.add(name, "Eltwise", bottoms, [name],
                         [Field("eltwise_param", tuple(fields))])
