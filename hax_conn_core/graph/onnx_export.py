@@ -41,6 +41,10 @@ OPSET = 17
 #: IR version 8 is what opset 17 shipped with: older runtimes (TensorRT 8.6's parser,
 #: onnxruntime on JetPack) refuse newer IR versions.
 IR_VERSION = 8
+#: With ``export(..., external=...)``, initializers of at least this size stay outside the
+#: model, under this (never written) location; onnx_run.OnnxRunner supplies them in memory.
+EXTERNAL_MIN_BYTES = 1024
+EXTERNAL_LOCATION = "hax_conn_external_weights.bin"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,24 +183,44 @@ def initializer_names(graph: "Graph", layer: "Layer") -> List[str]:
 class _Builder:
     """Collects nodes and initializers; hands out fresh intermediate names."""
 
-    def __init__(self, graph: "Graph", weights: "Weights", calibration: Optional[int]):
+    def __init__(self, graph: "Graph", weights: "Weights", calibration: Optional[int],
+                 external: Optional[Dict[str, np.ndarray]] = None):
         self.graph = graph
+        self.external = external
         self.weights = weights
         self.nodes: list = []
+        self.node_names: set = set()
         self.initializers: list = []
         self.calibration = calibration
         self.stat_outputs: Dict[str, Tuple[str, str]] = {}
 
     def const(self, name: str, array: np.ndarray) -> str:
-        from onnx import numpy_helper
+        from onnx import TensorProto, numpy_helper
 
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        array = np.ascontiguousarray(array)
+        if self.external is None or array.nbytes < EXTERNAL_MIN_BYTES:
+            self.initializers.append(numpy_helper.from_array(array, name))
+            return name
+        # A stub that names its data as external; the runner supplies the array itself.
+        stub = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=list(array.shape),
+                           data_location=TensorProto.EXTERNAL)
+        for key, value in (("location", EXTERNAL_LOCATION), ("offset", "0"),
+                           ("length", str(array.nbytes))):
+            entry = stub.external_data.add()
+            entry.key, entry.value = key, value
+        self.initializers.append(stub)
+        self.external[name] = array
         return name
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs) -> str:
         from onnx import helper
 
-        self.nodes.append(helper.make_node(op, list(inputs), [output], name=name, **attrs))
+        # Node names must be unique; a layer made of several nodes numbers the repeats.
+        unique, count = name, 1
+        while unique in self.node_names:
+            unique, count = f"{name}#{count}", count + 1
+        self.node_names.add(unique)
+        self.nodes.append(helper.make_node(op, list(inputs), [output], name=unique, **attrs))
         return output
 
     def shape(self, tensor: str) -> Tuple[int, ...]:
@@ -295,7 +319,7 @@ def _emit_lrn(b: _Builder, layer: "Layer", blobs) -> None:
                     _tmp(layer, "scaled"), _tmp(layer, "scale"))
     shifted = b.node("Add", [scaled, b.const(_tmp(layer, "one"), np.float32(1.0))],
                      _tmp(layer, "shifted"), _tmp(layer, "shift"))
-    power = b.node("Pow", [shifted, b.const(_tmp(layer, "power"), np.float32(-p.beta))],
+    power = b.node("Pow", [shifted, b.const(_tmp(layer, "exponent"), np.float32(-p.beta))],
                    _tmp(layer, "power"), _tmp(layer, "pow"))
     b.node("Mul", [x, power], layer.tops[0], layer.name)
 
@@ -476,13 +500,15 @@ def _value_info(graph: "Graph", name: str):
 
 
 def _build(graph: "Graph", weights: "Weights", chosen: LayerRange,
-           calibration: Optional[int], model_name: str) -> Tuple["onnx.ModelProto", _Builder]:
+           calibration: Optional[int], model_name: str,
+           external: Optional[Dict[str, np.ndarray]] = None
+           ) -> Tuple["onnx.ModelProto", _Builder]:
     import onnx
     from onnx import helper
 
     from hax_conn_core.graph.weights import blob_shapes
 
-    builder = _Builder(graph, weights, calibration)
+    builder = _Builder(graph, weights, calibration, external)
     for layer in chosen.layers:
         emit = _EMITTERS.get(layer.type)
         if emit is None:
@@ -509,13 +535,20 @@ def _build(graph: "Graph", weights: "Weights", chosen: LayerRange,
 def export(graph: "Graph", weights: Optional["Weights"] = None, seed: int = 0,
            first: Optional[int] = None, last: Optional[int] = None,
            outputs: Optional[Sequence[str]] = None, extra_outputs: Sequence[str] = (),
-           check: bool = True) -> "onnx.ModelProto":
+           check: bool = True, external: Optional[Dict[str, np.ndarray]] = None
+           ) -> "onnx.ModelProto":
     """The layers ``first .. last`` of ``graph`` (default: all) as an ONNX model (opset 17).
 
     ``weights`` (layer name -> Caffe blobs, see :mod:`.weights`) defaults to
     ``seeded_weights(graph, seed)``; pass the same dict to export several parts of one graph
     with the whole's weights without recomputing them. ``outputs`` / ``extra_outputs``: see
     :func:`layer_range`. ``check`` runs ``onnx.checker`` on the result.
+
+    ``external``: a dict to receive the weight arrays instead of copying them into the model
+    (initializer stubs marked external); give the same dict to ``OnnxRunner`` to run it. This
+    is for in-process runs of big models (VGG's 550 MB): copying weights into protobuf and
+    parsing them back costs seconds each time. Such a model cannot be saved as is, and is not
+    passed to ``onnx.checker`` (which wants the external file).
     """
     import onnx
 
@@ -527,8 +560,8 @@ def export(graph: "Graph", weights: Optional["Weights"] = None, seed: int = 0,
     check_weights(graph, weights, chosen.layers)
     whole = chosen.first == 0 and chosen.last == len(graph.layers) - 1
     name = graph.name if whole else f"{graph.name}[{chosen.first}:{chosen.last}]"
-    model, _ = _build(graph, weights, chosen, None, name)
-    if check:
+    model, _ = _build(graph, weights, chosen, None, name, external)
+    if check and external is None:
         try:
             onnx.checker.check_model(model, full_check=True)
         except onnx.checker.ValidationError as error:
@@ -538,14 +571,16 @@ def export(graph: "Graph", weights: Optional["Weights"] = None, seed: int = 0,
 
 
 def export_calibration(graph: "Graph", weights: "Weights", min_elements_per_channel: int
-                       ) -> Tuple["onnx.ModelProto", Dict[str, Tuple[str, str]]]:
+                       ) -> Tuple["onnx.ModelProto", Dict[str, Tuple[str, str]],
+                                  Dict[str, np.ndarray]]:
     """The whole graph with every BatchNorm normalising by its input's own statistics.
 
-    Returns the model and, per BatchNorm layer, the names of its (mean, var) outputs: per
+    Returns the model, per BatchNorm layer the names of its (mean, var) outputs (per
     channel, or per tensor where a channel has fewer than ``min_elements_per_channel``
-    elements.
+    elements), and the external weights to run it with (see :func:`export`).
     """
     chosen = layer_range(graph)
+    external: Dict[str, np.ndarray] = {}
     model, builder = _build(graph, weights, chosen, min_elements_per_channel,
-                            f"{graph.name}-calibration")
-    return model, builder.stat_outputs
+                            f"{graph.name}-calibration", external)
+    return model, builder.stat_outputs, external

@@ -49,11 +49,14 @@ class OnnxRunner:
 
     ``model`` is a ModelProto, its serialised bytes or a path. ``threads`` defaults to
     :func:`default_threads`. ``optimize`` selects onnxruntime's full graph optimisation
-    (fusions); off, it keeps the basic level, which builds faster.
+    (fusions, weight pre-packing); off, it keeps the basic level and skips pre-packing,
+    which builds a session faster for a run or two. ``external``: the weights of a model
+    exported with ``export(..., external=...)``, supplied from memory.
     """
 
     def __init__(self, model: Union["onnx.ModelProto", bytes, str, os.PathLike],
-                 threads: Optional[int] = None, optimize: bool = True):
+                 threads: Optional[int] = None, optimize: bool = True,
+                 external: Optional[Mapping[str, np.ndarray]] = None):
         ort = _onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
@@ -63,6 +66,14 @@ class OnnxRunner:
                                             if optimize else
                                             ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)
         options.log_severity_level = 3
+        if not optimize:
+            options.add_session_config_entry("session.disable_prepacking", "1")
+        # OrtValues wrap the arrays; keep them alive as long as the session.
+        self._external = {name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array))
+                          for name, array in (external or {}).items()}
+        if self._external:
+            options.add_external_initializers(list(self._external),
+                                              list(self._external.values()))
         source = model if isinstance(model, (bytes, str, os.PathLike)) else None
         if source is None:
             source = model.SerializeToString()

@@ -166,8 +166,10 @@ def calibrate_batchnorm(graph: "Graph", weights: Weights, seed: int = 0,
     from hax_conn_core.graph.onnx_export import export_calibration
     from hax_conn_core.graph.onnx_run import OnnxRunner
 
-    model, stat_outputs = export_calibration(graph, weights, MIN_ELEMENTS_PER_CHANNEL)
-    results = OnnxRunner(model, threads=threads).run(calibration_inputs(graph, seed))
+    model, stat_outputs, external = export_calibration(graph, weights,
+                                                       MIN_ELEMENTS_PER_CHANNEL)
+    runner = OnnxRunner(model, threads=threads, external=external, optimize=False)
+    results = runner.run(calibration_inputs(graph, seed))
     factor = np.float32(CAFFE_BN_SCALE_FACTOR)
     for layer_name, (mean_name, var_name) in stat_outputs.items():
         channels = weights[layer_name][0].shape[0]
