@@ -99,9 +99,12 @@ def _parse_net(text: str, source: str):
         text_format.Parse(text, lenient, allow_unknown_field=True)
     except (text_format.ParseError, TypeError):
         lenient = None
-    if lenient is not None:
-        builder = _GraphBuilder(source, _layer_lines(text))
-        builder.check_types(lenient)
+    line = error.GetLine()
+    if lenient is not None and line is not None:
+        lines = _layer_lines(text)
+        position = sum(1 for start in lines if start <= line) - 1
+        if position >= 0:
+            _GraphBuilder(source, lines).check_type_at(lenient, position)
     raise ModelError(_syntax_message(source, error)) from None
 
 
@@ -214,9 +217,11 @@ class _GraphBuilder:
         at = f"{self.source}:{line}" if line else self.source
         return f"{at}: layer {entry.name!r} (entry {position})"
 
-    def check_types(self, net) -> None:
+    def check_type_at(self, net, position: int) -> None:
+        """Refuse the entry at file ``position`` if it names a type we lack (and has one)."""
         for index, entry in enumerate(self._entries(net)):
-            self._check_type(entry, index)
+            if entry.position == position and entry.kind:
+                self._check_type(entry, index)
 
     def _check_type(self, entry: _Entry, index: int) -> None:
         kind = entry.kind

@@ -129,8 +129,8 @@ layer { name: "sc" type: "Scale" bottom: "c" top: "c" scale_param { bias_term: t
   filler { value: 1 } bias_filler { value: 0 } } }
 '''
     graph = parse_prototxt(text)
-    assert [layer.type for layer in graph.layers] == ["Input", "Convolution", "BatchNorm",
-                                                     "Scale"]
+    assert [layer.type for layer in graph.layers] == [
+        "Input", "Convolution", "BatchNorm", "Scale"]
     assert graph.layer("bn").params.use_global_stats is True
     assert graph.layer("bn").params.eps == pytest.approx(0.001)
     assert graph.layer("sc").params.bias_term

@@ -1,0 +1,69 @@
+"""Blobs from a binary caffemodel, written here with our own schema."""
+
+import numpy as np
+import pytest
+
+from hax_conn_core.errors import ModelError
+from hax_conn_core.graph.caffe_schema import message_class
+from hax_conn_core.graph.caffemodel import load_caffemodel_weights
+from hax_conn_core.graph.prototxt import parse_prototxt
+
+from . import nets
+
+
+def _blob(net_layer, array, legacy=False):
+    blob = net_layer.blobs.add()
+    if legacy:
+        shape = (1,) * (4 - array.ndim) + array.shape
+        blob.num, blob.channels, blob.height, blob.width = shape
+    else:
+        blob.shape.dim.extend(array.shape)
+    blob.data.extend(array.ravel().tolist())
+
+
+def test_weights_round_trip_and_legacy_shapes_fit_the_graph(tmp_path):
+    graph = parse_prototxt(nets.CHAIN)
+    rng = np.random.default_rng(0)
+    conv_w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    conv_b = rng.standard_normal(4).astype(np.float32)
+    fc_w = rng.standard_normal((10, 64)).astype(np.float32)
+    fc_b = rng.standard_normal(10).astype(np.float32)
+    net = message_class("NetParameter")()
+    layer = net.layer.add(name="conv1", type="Convolution")
+    _blob(layer, conv_w)
+    _blob(layer, conv_b)
+    layer = net.layer.add(name="fc", type="InnerProduct")
+    _blob(layer, fc_w, legacy=True)   # stored as 1x1x10x64, as old Caffe did
+    _blob(layer, fc_b, legacy=True)
+    path = tmp_path / "w.caffemodel"
+    path.write_bytes(net.SerializeToString())
+
+    raw = load_caffemodel_weights(path)
+    assert raw["fc"][0].shape == (1, 1, 10, 64)
+    fitted = load_caffemodel_weights(path, graph)
+    np.testing.assert_array_equal(fitted["conv1"][0], conv_w)
+    np.testing.assert_array_equal(fitted["conv1"][1], conv_b)
+    assert fitted["fc"][0].shape == (10, 64) and fitted["fc"][1].shape == (10,)
+    np.testing.assert_array_equal(fitted["fc"][0], fc_w)
+
+
+def test_wrong_blob_count_and_unknown_layer_are_model_errors(tmp_path):
+    graph = parse_prototxt(nets.CHAIN)
+    net = message_class("NetParameter")()
+    layer = net.layer.add(name="conv1")
+    _blob(layer, np.zeros((4, 3, 3, 3), np.float32))
+    path = tmp_path / "w.caffemodel"
+    path.write_bytes(net.SerializeToString())
+    with pytest.raises(ModelError, match=r"1 blobs; Convolution layer 'conv1' expects 2"):
+        load_caffemodel_weights(path, graph)
+    net.layer[0].name = "other"
+    path.write_bytes(net.SerializeToString())
+    with pytest.raises(ModelError, match=r"has no layer of that name"):
+        load_caffemodel_weights(path, graph)
+
+
+def test_not_a_caffemodel(tmp_path):
+    path = tmp_path / "x.caffemodel"
+    path.write_bytes(b"\xff\xff\xff\xff")
+    with pytest.raises(ModelError, match="not a binary caffemodel"):
+        load_caffemodel_weights(path)
