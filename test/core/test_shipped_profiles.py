@@ -8,7 +8,8 @@ import pytest
 from hax_conn_core.profile import load_profile, parse_profile
 from hax_conn_core.schedule import check_schedule_fits, describe_assignment, Schedule
 
-PROFILES = sorted((Path(__file__).resolve().parents[2] / "profiles").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = sorted((ROOT / "profiles").glob("*.json"))
 
 
 def test_there_are_shipped_profiles():
@@ -26,6 +27,27 @@ def test_validates_and_hash_is_stable(path):
     assert relaid.sha256 == profile.sha256
     for dnn in profile.dnns.values():
         assert dnn.groups[0].layers[0] == 0
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_groups_end_at_valid_cuts_of_our_prototxts(path):
+    # A profile's group boundaries are the only places a schedule can transition, so each must
+    # be a valid cut of the DNN as we ship it (conventions.md, "Layer indices and cuts").
+    from hax_conn_core.graph.cuts import valid_cuts
+    from hax_conn_core.graph.prototxt import load_prototxt
+
+    checked = 0
+    for name, dnn in load_profile(path).dnns.items():
+        prototxt = ROOT / "prototxts" / f"{name}.prototxt"
+        if not prototxt.exists():
+            continue
+        graph = load_prototxt(prototxt)
+        assert dnn.groups[-1].layers[1] == len(graph.layers) - 1, name
+        cuts = set(valid_cuts(graph))
+        bad = [g.layers[1] for g in dnn.groups[:-1] if g.layers[1] not in cuts]
+        assert not bad, f"{name}: groups end at layers {bad}, which are not valid cuts"
+        checked += 1
+    assert checked, "no DNN of this profile has a shipped prototxt to check against"
 
 
 def test_xavier_googlenet_alexnet_holds_the_artifacts_numbers():
