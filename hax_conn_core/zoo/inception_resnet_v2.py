@@ -75,7 +75,8 @@ _BRANCHES: Dict[str, Callable[[NetBuilder, str, str], List[str]]] = {
 def _residual(net: NetBuilder, kind: str, p: str, x: str, scale: float, relu: bool) -> str:
     mixed = net.concat(f"{p}/concat", _BRANCHES[kind](net, p, x))
     up = net.conv(f"{p}/up_1x1", mixed, WIDTHS[kind], 1)
-    out = net.eltwise_sum(f"{p}/sum", [x, up], coeff=(1.0, scale))
+    # A scale of 1.0 (the last Block8) is a plain sum, written without coefficients.
+    out = net.eltwise_sum(f"{p}/sum", [x, up], coeff=None if scale == 1.0 else (1.0, scale))
     if relu:
         net.relu(f"{p}/relu", out)
     return out

@@ -17,8 +17,8 @@ def _stem(net: NetBuilder, x: str) -> str:
     x = unit(net, "stem/conv1_3x3_s2", x, 32, 3, stride=2, valid=True)     # 149x149x32
     x = unit(net, "stem/conv2_3x3", x, 32, 3, valid=True)                  # 147x147x32
     x = unit(net, "stem/conv3_3x3", x, 64, 3)                              # 147x147x64
-    pool = net.pool("stem/mixed3a/pool", x, "MAX", 3, stride=2)
     conv = unit(net, "stem/mixed3a/conv_3x3_s2", x, 96, 3, stride=2, valid=True)
+    pool = net.pool("stem/mixed3a/pool", x, "MAX", 3, stride=2)
     x = net.concat("stem/mixed3a", [pool, conv])                           # 73x73x160
     b0 = unit(net, "stem/mixed4a/branch0_1x1", x, 64, 1)
     b0 = unit(net, "stem/mixed4a/branch0_3x3", b0, 96, 3, valid=True)

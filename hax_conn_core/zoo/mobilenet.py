@@ -2,8 +2,14 @@
 
 The paper's Table 1: a full 3x3 convolution (32, stride 2), then 13 depthwise-separable blocks,
 each a depthwise 3x3 convolution (``group`` = channels) and a pointwise 1x1 convolution, both
-bias-free and followed by BatchNorm (new tensor), in-place Scale and ReLU. Global average
-pooling, then the classifier as a 1x1 convolution (``fc7``) and Softmax ``prob``.
+bias-free and followed by BatchNorm, Scale and ReLU. Global average pooling, then the classifier
+as a 1x1 convolution (``fc7``) and Softmax ``prob``.
+
+shicai's file writes each BatchNorm to a new tensor (``conv1/bn``); the HaX-CoNN artifact's
+``prototxt_input_files/mobilenet.prototxt`` (same names and layers) runs BatchNorm in place on
+the convolution's output, and so do we: BatchNorm then belongs with its convolution, and the
+valid cuts fall where the artifact's do (after each ReLU), not between a convolution and the
+batch norm every backend folds into it.
 """
 
 from typing import Tuple
@@ -25,7 +31,7 @@ def _unit(net: NetBuilder, name: str, relu_name: str, bottom: str, num_output: i
           kernel: int, stride: int = 1, group: int = 1) -> str:
     return net.conv_bn(name, bottom, num_output, kernel, stride=stride, pad=kernel // 2,
                        group=group, bn_name=f"{name}/bn", scale_name=f"{name}/scale",
-                       relu_name=relu_name, bn_top=f"{name}/bn")
+                       relu_name=relu_name)
 
 
 def build(input_hw: int = 224, num_classes: int = 1000) -> NetBuilder:

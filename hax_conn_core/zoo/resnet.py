@@ -20,11 +20,12 @@ STAGE_BLOCKS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3,
 STAGE_WIDTHS: Tuple[int, ...] = (64, 128, 256, 512)
 
 
-def _block_names(count: int) -> List[str]:
-    """KaimingHe's block suffixes: a, b, c... for short stages; a, b1, b2... for long ones."""
-    if count <= 6:
-        return [chr(ord("a") + i) for i in range(count)]
-    return ["a"] + [f"b{i}" for i in range(1, count)]
+def _block_names(depth: int, stage: int, count: int) -> List[str]:
+    """KaimingHe's block suffixes: a, b, c...; in ResNet-101/152, stages 3 and 4 (the long
+    ones) are numbered instead: a, b1, b2... (``res4b22`` is ResNet-101's last res4 block)."""
+    if depth >= 101 and stage in (3, 4):
+        return ["a"] + [f"b{i}" for i in range(1, count)]
+    return [chr(ord("a") + i) for i in range(count)]
 
 
 def _unit(net: NetBuilder, tag: str, branch: str, bottom: str, num_output: int, kernel: int,
@@ -62,7 +63,7 @@ def build(depth: int, input_hw: int = 224, num_classes: int = 1000) -> NetBuilde
                     scale_name="scale_conv1", relu_name="conv1_relu")
     x = net.pool("pool1", x, "MAX", 3, stride=2)
     for stage, (blocks, width) in enumerate(zip(STAGE_BLOCKS[depth], STAGE_WIDTHS), start=2):
-        for i, suffix in enumerate(_block_names(blocks)):
+        for i, suffix in enumerate(_block_names(depth, stage, blocks)):
             first = i == 0
             stride = 2 if first and stage > 2 else 1
             # A projection where the shape changes: every stage's first block for bottleneck

@@ -89,6 +89,17 @@ EXPECTED_WEIGHT_LAYERS = {
 }
 
 
+# Layer counts of the HaX-CoNN artifact's own prototxts (ismetdagli/HaX-CoNN,
+# prototxt_input_files/*.prototxt), the files the paper profiled. Most declare the input with
+# legacy ``input:`` lines, which are not layers, so ours have one layer more (our Input layer);
+# its DenseNet also lacks the final Softmax. Its resnet18 (a projection in res2a too) and
+# vgg19 (100 classes) are other networks and are left out.
+ARTIFACT_LAYERS = {  # id: (artifact's count, layers we add)
+    "alexnet": (24, 0), "googlenet": (143, 0), "vgg16": (39, 1), "resnet50": (228, 1),
+    "resnet101": (449, 1), "resnet152": (670, 1), "inception_v4": (637, 1),
+    "inception_resnet_v2": (987, 1), "mobilenet_v1": (111, 1), "densenet121": (547, 2),
+}
+
 # Valid cuts (one tensor crossing, never between an in-place layer and its producer), counted
 # from each architecture: where a single tensor carries the whole state between layers.
 EXPECTED_CUTS = {
@@ -113,8 +124,8 @@ EXPECTED_CUTS = {
     # stem unit (2) + pool1; 58 dense-layer concats; 3 transitions (after ReLU, conv, pool);
     # final BN-ReLU, pool5, fc6
     "densenet121": 3 + 58 + 3 * 3 + 3,
-    # 27 conv units x 2 (after the conv, after its BN-Scale-ReLU); pool6; fc7
-    "mobilenet_v1": 27 * 2 + 2,
+    # after each of the 27 conv units (BatchNorm, Scale, ReLU in place); pool6; fc7
+    "mobilenet_v1": 27 + 2,
 }
 
 
@@ -154,6 +165,12 @@ def test_ends_in_softmax_prob_with_one_output_per_class(model_id):
 @pytest.mark.parametrize("model_id", IDS)
 def test_layer_count_matches_the_architecture(model_id):
     assert len(_graph(model_id).layers) == EXPECTED_LAYERS[model_id]
+
+
+@pytest.mark.parametrize("model_id", sorted(ARTIFACT_LAYERS))
+def test_layer_count_matches_the_artifacts_prototxt(model_id):
+    theirs, added = ARTIFACT_LAYERS[model_id]
+    assert len(_graph(model_id).layers) == theirs + added
 
 
 @pytest.mark.parametrize("model_id", IDS)
