@@ -161,6 +161,6 @@ for _info in (
     ModelInfo(
         "mobilenet_v1", "MobileNet-v1", (1, 3, 224, 224), 112, (1, 1000, 1, 1), 1000,
         PublishedParams(4_231_976, _KERAS.format("MobileNet", "4,231,976")),
-        "shicai/MobileNet-Caffe mobilenet_deploy.prototxt"),
+        "shicai/MobileNet-Caffe mobilenet_deploy.prototxt, BatchNorm in place"),
 ):
     register_model(_info)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hax_conn_core import zoo
+from hax_conn_core.errors import ConfigError
 from hax_conn_core.models import PROTOTXT_DIR, known_ids
 
 REPO = Path(__file__).resolve().parents[3]
@@ -73,3 +74,8 @@ def test_unknown_id_is_refused_with_the_known_ones(tmp_path):
     result = _run("--out", str(tmp_path), "resnet34")
     assert result.returncode == 2
     assert "no zoo builder for resnet34" in result.stderr and "resnet50" in result.stderr
+
+
+def test_build_refuses_an_unknown_id_listing_the_known_ones():
+    with pytest.raises(ConfigError, match=r"no zoo builder for DNN 'resnet34'.*resnet50"):
+        zoo.build("resnet34")
