@@ -107,59 +107,71 @@ def known_ids() -> Tuple[str, ...]:
 _TORCHVISION = "pytorch/vision torchvision/models/{}.py, {} meta num_params"
 _OMZ = "openvinotoolkit/open_model_zoo models/public/{}/README.md, MParams {}"
 _TIMM = "huggingface/pytorch-image-models docs/models/{}.md, model-index Parameters: {}"
-_KERAS = ("tf.keras.applications.{}(weights=None).summary(): Trainable params {}")
+_KERAS = "tf.keras.applications.{}(weights=None).summary(): Trainable params {}"
+_CLASSES = 1000
+_PROB = (1, _CLASSES)  # InnerProduct classifier
+_PROB_CONV = (1, _CLASSES, 1, 1)  # 1x1 convolution classifier (DenseNet, MobileNet)
+
+
+def _zoo_model(model_id: str, display_name: str, hw: int, layer_count: int,
+               output_shape: Tuple[int, ...], published: PublishedParams,
+               reference: str) -> ModelInfo:
+    return ModelInfo(model_id, display_name, (1, 3, hw, hw), layer_count=layer_count,
+                     output_shape=output_shape, num_classes=_CLASSES,
+                     published_params=published, reference=reference)
+
 
 for _info in (
-    ModelInfo(
-        "alexnet", "AlexNet", (1, 3, 224, 224), 24, (1, 1000), 1000,
+    _zoo_model(
+        "alexnet", "AlexNet", 224, 24, _PROB,
         PublishedParams(60_965_224, _OMZ.format("alexnet", "60.965") + " (BVLC AlexNet); "
                         "the exact figure is counted by hand in docs/models.md"),
         "BVLC caffe models/bvlc_alexnet/deploy.prototxt"),
-    ModelInfo(
-        "googlenet", "GoogleNet", (1, 3, 224, 224), 143, (1, 1000), 1000,
+    _zoo_model(
+        "googlenet", "GoogleNet", 224, 143, _PROB,
         PublishedParams(6_999_000, _OMZ.format("googlenet-v1", "6.999")
                         + " (BVLC GoogLeNet deploy, no auxiliary heads)", 0.001),
         "BVLC caffe models/bvlc_googlenet/deploy.prototxt"),
-    ModelInfo(
-        "resnet18", "ResNet-18", (1, 3, 224, 224), 90, (1, 1000), 1000,
+    _zoo_model(
+        "resnet18", "ResNet-18", 224, 90, _PROB,
         PublishedParams(11_689_512, _TORCHVISION.format("resnet", "ResNet18_Weights")),
         "KaimingHe/deep-residual-networks deploy conventions, basic blocks"),
-    ModelInfo(
-        "resnet50", "ResNet-50", (1, 3, 224, 224), 229, (1, 1000), 1000,
+    _zoo_model(
+        "resnet50", "ResNet-50", 224, 229, _PROB,
         PublishedParams(25_557_032, _TORCHVISION.format("resnet", "ResNet50_Weights")),
         "KaimingHe/deep-residual-networks prototxt/ResNet-50-deploy.prototxt"),
-    ModelInfo(
-        "resnet101", "ResNet-101", (1, 3, 224, 224), 450, (1, 1000), 1000,
+    _zoo_model(
+        "resnet101", "ResNet-101", 224, 450, _PROB,
         PublishedParams(44_549_160, _TORCHVISION.format("resnet", "ResNet101_Weights")),
         "KaimingHe/deep-residual-networks prototxt/ResNet-101-deploy.prototxt"),
-    ModelInfo(
-        "resnet152", "ResNet-152", (1, 3, 224, 224), 671, (1, 1000), 1000,
+    _zoo_model(
+        "resnet152", "ResNet-152", 224, 671, _PROB,
         PublishedParams(60_192_808, _TORCHVISION.format("resnet", "ResNet152_Weights")),
         "KaimingHe/deep-residual-networks prototxt/ResNet-152-deploy.prototxt"),
-    ModelInfo(
-        "vgg16", "VGG-16", (1, 3, 224, 224), 40, (1, 1000), 1000,
+    _zoo_model(
+        "vgg16", "VGG-16", 224, 40, _PROB,
         PublishedParams(138_357_544, _TORCHVISION.format("vgg", "VGG16_Weights")),
         "VGG_ILSVRC_16_layers_deploy.prototxt (Simonyan & Zisserman, Caffe model zoo)"),
-    ModelInfo(
-        "vgg19", "VGG-19", (1, 3, 224, 224), 46, (1, 1000), 1000,
+    _zoo_model(
+        "vgg19", "VGG-19", 224, 46, _PROB,
         PublishedParams(143_667_240, _TORCHVISION.format("vgg", "VGG19_Weights")),
         "VGG_ILSVRC_19_layers_deploy.prototxt (Simonyan & Zisserman, Caffe model zoo)"),
-    ModelInfo(
-        "inception_v4", "Inception-v4", (1, 3, 299, 299), 638, (1, 1000), 1000,
+    _zoo_model(
+        "inception_v4", "Inception-v4", 299, 638, _PROB,
         PublishedParams(42_680_000, _TIMM.format("inception-v4", "42680000"), 0.001),
         "TF-slim nets/inception_v4.py in Caffe form (Conv+BatchNorm+Scale+ReLU)"),
-    ModelInfo(
-        "inception_resnet_v2", "Inception-ResNet-v2", (1, 3, 299, 299), 988, (1, 1000), 1000,
+    _zoo_model(
+        "inception_resnet_v2", "Inception-ResNet-v2", 299, 988, _PROB,
         PublishedParams(55_850_000, _TIMM.format("inception-resnet-v2", "55850000")
                         + "; Keras: " + _KERAS.format("InceptionResNetV2", "55,813,192")
                         + " + 30,272 BN gammas (Keras uses scale=False)", 0.001),
         "TF-slim nets/inception_resnet_v2.py in Caffe form (Conv+BatchNorm+Scale+ReLU)"),
-    ModelInfo(
-        "densenet121", "DenseNet-121", (1, 3, 224, 224), 549, (1, 1000, 1, 1), 1000,
+    _zoo_model(
+        "densenet121", "DenseNet-121", 224, 549, _PROB_CONV,
         PublishedParams(7_978_856, _TORCHVISION.format("densenet", "DenseNet121_Weights")),
         "shicai/DenseNet-Caffe DenseNet_121.prototxt"),
-    ModelInfo(
-        "mobilenet_v1", "MobileNet-v1", (1, 3, 224, 224), 112, (1, 1000, 1, 1), 1000,
+    _zoo_model(
+        "mobilenet_v1", "MobileNet-v1", 224, 112, _PROB_CONV,
         PublishedParams(4_231_976, _KERAS.format("MobileNet", "4,231,976")),
         "shicai/MobileNet-Caffe mobilenet_deploy.prototxt, BatchNorm in place"),
 ):
