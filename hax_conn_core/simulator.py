@@ -179,6 +179,10 @@ class _Engine:
         running: List[Optional[list]] = [None] * n_acc
         dnns_left = [n_dnn] * released_limit
         measured_done = 0
+        # Steady-state shortcut (search loops only): see _periodic_key.
+        seen: Optional[Dict[tuple, Tuple[int, float]]] = None if record or measured < 3 else {}
+        finished_frames = 0
+        first_unfinished = 0
 
         def release(frame: int, t: float) -> None:
             for d in range(n_dnn):
@@ -274,6 +278,7 @@ class _Engine:
                     self.dnn_finish_frame0[d] = t
                 dnns_left[frame] -= 1
                 if dnns_left[frame] == 0:
+                    finished_frames += 1
                     if frame < measured:
                         self.frame_set_finish[frame] = t
                         measured_done += 1
@@ -281,11 +286,57 @@ class _Engine:
                         release(frame + in_flight, t)
             if measured_done == measured:
                 break
+            if seen is not None and finished and finished_frames > first_unfinished:
+                while first_unfinished < released_limit and dnns_left[first_unfinished] == 0:
+                    first_unfinished += 1
+                # Frame-sets done in order, the stream still in its regular regime.
+                if (finished_frames == first_unfinished
+                        and first_unfinished + in_flight < released_limit
+                        and first_unfinished <= measured):
+                    key = _periodic_key(t, first_unfinished, running, pending,
+                                        dnns_left[first_unfinished:first_unfinished + in_flight])
+                    earlier = seen.get(key)
+                    if earlier is not None:
+                        self._extrapolate(first_unfinished - 1, earlier, t)
+                        measured_done = measured
+                        break
+                    seen[key] = (first_unfinished - 1, t)
         if measured_done != measured:
             raise InternalError(f"simulation stopped at {t} ms with {measured - measured_done} "
                                 f"measured frame-sets unfinished")
         if record:
             self.runs.sort(key=lambda r: (r.start_ms, self.accs.index(r.accelerator)))
+
+    def _extrapolate(self, last: int, earlier: Tuple[int, float], t: float) -> None:
+        """The state after frame-set ``last`` finished at ``t`` repeats the state after
+        frame-set ``earlier[0]`` finished at ``earlier[1]``: the stream is periodic from there,
+        ``C[m] = C[m - p] + shift`` with ``p`` frame-sets and ``shift`` ms per period."""
+        period = last - earlier[0]
+        shift = t - earlier[1]
+        finish = self.frame_set_finish
+        for m in range(last + 1, self.frames):
+            finish[m] = finish[m - period] + shift
+
+
+def _periodic_key(t: float, first_unfinished: int, running: Sequence[Optional[list]],
+                  pending: Sequence[Sequence[Tuple[float, int, int, int]]],
+                  dnns_left: Sequence[int]) -> tuple:
+    """Everything that decides the future of the stream, relative to time ``t`` and to the
+    first unfinished frame-set (times rounded to 1e-9 ms, so that rounding noise cannot make two
+    equal states differ by more than the simulator's own time tolerance).
+
+    The simulation is deterministic, so when this key repeats, so does everything after it,
+    shifted in time and frame index. Used only without recording (predict_ms); a key that
+    never repeats costs nothing but the bookkeeping.
+    """
+    base = first_unfinished
+    return (
+        tuple(None if run is None else (run[0] - base, run[1], run[2], round(run[3], 9))
+              for run in running),
+        tuple(tuple(sorted((round(ready - t, 9), frame - base, d, g)
+                           for ready, frame, d, g in queue)) for queue in pending),
+        tuple(dnns_left),
+    )
 
 
 def runs_by_accelerator(result: SimulationResult) -> Dict[str, List[GroupRun]]:
