@@ -138,6 +138,21 @@ def test_throughput_release_waits_for_frame_set_k_minus_d():
     assert result.frame_set_finish_ms[:4] == pytest.approx((2.0, 3.0, 4.0, 5.0))
 
 
+def test_the_stream_goes_on_behind_the_last_measured_frame_set():
+    # GPU 1 ms, DLA 1.5 ms, GPU 1 ms, D = 2. Frame-set k+2 is released when k finishes, and its
+    # first group takes the GPU 0.5 ms before k+1's last group is ready (k+1 is still on the
+    # DLA): so C[k+1] = C[k] + 1 + 1. Frame-set 39, the last measured one, meets frame-set 40 in
+    # the same way; a simulation that stopped releasing at 39 would give C[39] = C[38] + 1.5.
+    profile = make_profile({"a": [group({"gpu": 1.0, "dla": 1.0}), group({"dla": 1.5}),
+                                  group({"gpu": 1.0})]})
+    result = simulate(profile, Schedule("throughput", {"a": ("gpu", "dla", "gpu")}))
+    finish = result.frame_set_finish_ms
+    assert finish[:4] == pytest.approx((3.5, 5.5, 7.5, 9.5))
+    assert finish[39] - finish[38] == pytest.approx(2.0)
+    assert result.predicted_ms == pytest.approx(2.0)
+    assert predict_ms(profile, {"a": ("gpu", "dla", "gpu")}, "throughput") == pytest.approx(2.0)
+
+
 def test_three_accelerators_sum_the_other_two():
     # S = 1 + u on every accelerator. u = (20 + 30 + 10) / 100 = 0.6 while all three run: a and
     # c end at 1.6; b has done 1 of its 3 ms and runs the rest alone.
