@@ -126,6 +126,15 @@ def test_unsupported_type_message_has_line_when_file_has_layer_lines(tmp_path):
 
 # -- fuzzing ---------------------------------------------------------------------------------
 
+V1_NET = (nets.legacy_input() +
+          'layers { name: "c" type: CONVOLUTION bottom: "data" top: "c" blobs_lr: 1\n'
+          '  convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }\n'
+          'layers { name: "r" type: RELU bottom: "c" top: "c" }\n'
+          'layers { name: "p" type: POOLING bottom: "c" top: "p"\n'
+          '  pooling_param { pool: MAX kernel_size: 3 stride: 2 } }\n'
+          'layers { name: "fc" type: INNER_PRODUCT bottom: "p" top: "fc"\n'
+          '  inner_product_param { num_output: 3 } }\n')
+
 _PIECES = ['{', '}', ':', '"', ' ', '\n', 'layer', 'top', 'bottom', 'type', '"ReLU"', '1',
            '-1', '0', 'pooling_param', 'kernel_size', 'num_output', '#', 'include', 'phase',
            'TRAIN', '"conv1"', '"data"', 'input_dim', 'layers', 'CONVOLUTION', '999999999999']
@@ -152,7 +161,7 @@ def _mutate(text: str, rng: random.Random, edits: int) -> str:
 @settings(max_examples=300, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), edits=st.integers(1, 6),
-       base=st.sampled_from([nets.CHAIN, nets.RESIDUAL, nets.BRANCHES]))
+       base=st.sampled_from([nets.CHAIN, nets.RESIDUAL, nets.BRANCHES, V1_NET]))
 def test_mutated_prototxt_only_ever_raises_model_error(seed, edits, base):
     text = _mutate(base, random.Random(seed), edits)
     try:

@@ -195,3 +195,38 @@ def test_missing_file_and_binary_file_are_model_errors(tmp_path):
     binary.write_bytes(b"\x0a\xff\xfe\x00")
     with pytest.raises(ModelError, match="not UTF-8"):
         load_prototxt(binary)
+
+
+@pytest.mark.parametrize("message,field,number", [
+    # field numbers transcribed from BVLC Caffe's src/caffe/proto/caffe.proto
+    ("NetParameter", "layer", 100), ("NetParameter", "layers", 2),
+    ("NetParameter", "input", 3), ("NetParameter", "input_dim", 4),
+    ("NetParameter", "input_shape", 8),
+    ("LayerParameter", "convolution_param", 106), ("LayerParameter", "pooling_param", 121),
+    ("LayerParameter", "input_param", 143), ("LayerParameter", "batch_norm_param", 139),
+    ("LayerParameter", "scale_param", 142), ("LayerParameter", "blobs", 7),
+    ("V1LayerParameter", "convolution_param", 10), ("V1LayerParameter", "blobs", 6),
+    ("V1LayerParameter", "type", 5),
+    ("ConvolutionParameter", "dilation", 18), ("ConvolutionParameter", "group", 5),
+    ("PoolingParameter", "global_pooling", 12), ("BlobProto", "shape", 7),
+    ("BlobProto", "data", 5),
+])
+def test_schema_field_numbers_match_caffe(message, field, number):
+    from hax_conn_core.graph.caffe_schema import message_class
+
+    assert message_class(message).DESCRIPTOR.fields_by_name[field].number == number
+
+
+def test_v1_enum_values_match_caffe():
+    from hax_conn_core.graph.caffe_schema import message_class
+
+    enum = message_class("V1LayerParameter").DESCRIPTOR.enum_types_by_name["LayerType"]
+    expected = {"CONVOLUTION": 4, "POOLING": 17, "RELU": 18, "LRN": 15, "INNER_PRODUCT": 14,
+                "CONCAT": 3, "DROPOUT": 6, "SOFTMAX": 20, "ELTWISE": 25, "FLATTEN": 8,
+                "SPLIT": 22, "DATA": 5}
+    assert {name: enum.values_by_name[name].number for name in expected} == expected
+
+
+def test_v1_numeric_type_is_read_like_its_name():
+    text = nets.legacy_input() + 'layers { name: "r" type: 18 bottom: "data" top: "r" }'
+    assert parse_prototxt(text).layer("r").type == "ReLU"
