@@ -13,7 +13,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Type, Union
+from typing import Any, Callable, Dict, List, Tuple, Type, Union
 
 from hax_conn_core.errors import HaxConnError
 
@@ -147,7 +147,8 @@ def load_json(path: Union[str, Path], error: Type[HaxConnError], what: str) -> A
     except UnicodeDecodeError as exc:
         raise error(f"{path}: expected UTF-8 JSON text, byte {exc.start} is not UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant(path, error))
+        return json.loads(text, parse_constant=_refuse_constant(path, error),
+                          object_pairs_hook=_refuse_duplicates(path, error))
     except json.JSONDecodeError as exc:
         raise error(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
 
@@ -158,6 +159,15 @@ def _refuse_constant(path: Path, error: Type[HaxConnError]) -> Callable[[str], A
     return refuse
 
 
-def optional(obj: Dict[str, Any], key: str) -> Optional[Any]:
-    """``obj.get(key)``: a present ``null`` counts as absent."""
-    return obj.get(key)
+def _refuse_duplicates(path: Path, error: Type[HaxConnError]
+                       ) -> Callable[[List[Tuple[str, Any]]], Dict[str, Any]]:
+    # json.loads would silently keep the last of two equal keys (two "googlenet" entries).
+    def build(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise error(f"{path}: the key {json.dumps(key)} appears twice in one object: "
+                            f"expected each key once")
+            out[key] = value
+        return out
+    return build

@@ -165,6 +165,9 @@ def test_file_errors(tmp_path):
     path.write_text('{"format": "hax-conn-profile/1",\n  "device": {,}}')
     with pytest.raises(ProfileError, match=r"p.json:2:14: malformed JSON: Expecting"):
         load_profile(path)
+    path.write_text('{"format": "hax-conn-profile/1", "dnns": {"a": {}, "a": {}}}')
+    with pytest.raises(ProfileError, match='p.json: the key "a" appears twice in one object'):
+        load_profile(path)
     path.write_text('{"format": NaN}')
     with pytest.raises(ProfileError, match="NaN is not valid JSON"):
         load_profile(path)
