@@ -207,6 +207,10 @@ _MESSAGES: Dict[str, Tuple[Sequence[Field], Sequence[Enum]]] = {
         ("engine", 11, "PoolingParameter.Engine", "DEFAULT"),
         ("global_pooling", 12, "bool", "false"),
         ("round_mode", 13, "PoolingParameter.RoundMode", "CEIL"),
+        # Not BVLC: forks after BVLC/caffe PR #3057 (e.g. shicai/DenseNet-Caffe files) write
+        # ``ceil_mode: false``; their number clashes with round_mode, so ours is 1013, as
+        # other forks chose (text files name the field, so the number does not matter there).
+        ("ceil_mode", 1013, "bool", "true"),
     ), (("PoolMethod", (("MAX", 0), ("AVE", 1), ("STOCHASTIC", 2))), _ENGINE,
         ("RoundMode", (("CEIL", 0), ("FLOOR", 1))))),
     "LRNParameter": ((

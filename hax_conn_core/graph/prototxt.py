@@ -446,6 +446,12 @@ def _pooling(where: str, entry) -> PoolingParams:
     if method not in ("MAX", "AVE"):
         raise ModelError(f"{where}: pooling method {method}; expected MAX or AVE")
     round_mode = _enum_name(p, "round_mode")
+    if _has(p, "ceil_mode"):  # the forks' spelling of round_mode
+        fork_mode = "CEIL" if p.ceil_mode else "FLOOR"
+        if _has(p, "round_mode") and fork_mode != round_mode:
+            raise ModelError(f"{where}: round_mode {round_mode} and ceil_mode "
+                             f"{str(p.ceil_mode).lower()} disagree; expected one of them")
+        round_mode = fork_mode
     if p.global_pooling:
         if list(p.kernel_size) or _has(p, "kernel_h") or _has(p, "kernel_w"):
             raise ModelError(f"{where}: global_pooling with a kernel size; expected no kernel "

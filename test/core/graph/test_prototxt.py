@@ -230,3 +230,19 @@ def test_v1_enum_values_match_caffe():
 def test_v1_numeric_type_is_read_like_its_name():
     text = nets.legacy_input() + 'layers { name: "r" type: 18 bottom: "data" top: "r" }'
     assert parse_prototxt(text).layer("r").type == "ReLU"
+
+
+def test_forks_ceil_mode_false_means_floor_rounding():
+    # as in shicai/DenseNet-Caffe's pool1: 112 -> 56 with floor, 57 with Caffe's ceil
+    text = nets.input_layer((1, 64, 112, 112)) + '''
+layer { name: "p" type: "Pooling" bottom: "data" top: "p"
+  pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 ceil_mode: false } }
+layer { name: "q" type: "Pooling" bottom: "data" top: "q"
+  pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 } }
+'''
+    graph = parse_prototxt(text)
+    assert graph.tensors["p"].shape == (1, 64, 56, 56)
+    assert graph.layer("p").params.round_mode == "FLOOR"
+    assert graph.tensors["q"].shape == (1, 64, 57, 57)
+    with pytest.raises(ModelError, match="round_mode CEIL and ceil_mode false disagree"):
+        parse_prototxt(text.replace("ceil_mode: false", "ceil_mode: false round_mode: CEIL"))
