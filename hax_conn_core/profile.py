@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from hax_conn_core.errors import ProfileError
 from hax_conn_core.jsonpath import join, load_json, Reader
@@ -62,6 +62,8 @@ class Device:
     name: str
     accelerators: Tuple[str, ...]
     peak_bandwidth_gbps: float
+    #: Where the peak comes from ("datasheet: ...", "measured: ..."); metadata, not hashed.
+    peak_bandwidth_source: Optional[str] = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Profile:
     contention: Mapping[str, Curve]
     dnns: Mapping[str, DnnProfile]  # insertion-ordered: the file's order
     sha256: str = field(default="", compare=False)
+    #: Where the numbers come from (a measurement run, a paper's artifact); metadata, not hashed.
+    source: Optional[str] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -91,7 +95,7 @@ class Profile:
                 raise ProfileError(f"DNN {name!r} is chosen twice: expected distinct names")
             seen.add(name)
         return Profile(device=self.device, contention=self.contention,
-                       dnns={name: self.dnns[name] for name in names})
+                       dnns={name: self.dnns[name] for name in names}, source=self.source)
 
 
 def _known(profile: Profile) -> str:
@@ -99,8 +103,8 @@ def _known(profile: Profile) -> str:
 
 
 def _content_sha256(profile: Profile) -> str:
-    canonical = json.dumps(profile_to_dict(profile), sort_keys=True, separators=(",", ":"),
-                           allow_nan=False)
+    canonical = json.dumps(profile_to_dict(profile, metadata=False), sort_keys=True,
+                           separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -125,7 +129,10 @@ def parse_profile(obj: Any, source: str = "<profile>") -> Profile:
     for name, raw in raw_dnns.items():
         r.key_ident(name, "dnns", "a DNN name")
         dnns[name] = _parse_dnn(r, name, raw, device)
-    return Profile(device=device, contention=contention, dnns=dnns)
+    source = top.get("source")
+    if source is not None:
+        source = r.string(source, "source", "a string (where the numbers come from)")
+    return Profile(device=device, contention=contention, dnns=dnns, source=source)
 
 
 def _parse_device(r: Reader, raw: Any) -> Device:
@@ -144,7 +151,12 @@ def _parse_device(r: Reader, raw: Any) -> Device:
     peak = r.number(r.required(dev, "peak_bandwidth_gbps", path),
                     join(path, "peak_bandwidth_gbps"), minimum=0.0, strict_minimum=True,
                     unit="(GB/s)")
-    return Device(name=name, accelerators=tuple(accs), peak_bandwidth_gbps=peak)
+    peak_source = dev.get("peak_bandwidth_source")
+    if peak_source is not None:
+        peak_source = r.string(peak_source, join(path, "peak_bandwidth_source"),
+                               "a string (datasheet or measured, and how)")
+    return Device(name=name, accelerators=tuple(accs), peak_bandwidth_gbps=peak,
+                  peak_bandwidth_source=peak_source)
 
 
 def _parse_contention(r: Reader, raw: Any, device: Device) -> Dict[str, Curve]:
@@ -254,18 +266,28 @@ def _acc_map(r: Reader, group: Dict[str, Any], path: str, key: str, device: Devi
 
 # --- writing ---------------------------------------------------------------------------------
 
-def profile_to_dict(profile: Profile) -> Dict[str, Any]:
-    """The JSON document of ``profile`` (what ``parse_profile`` reads back to an equal profile)."""
-    return {
-        "format": PROFILE_FORMAT,
-        "device": {"name": profile.device.name,
-                   "accelerators": list(profile.device.accelerators),
-                   "peak_bandwidth_gbps": profile.device.peak_bandwidth_gbps},
+def profile_to_dict(profile: Profile, metadata: bool = True) -> Dict[str, Any]:
+    """The JSON document of ``profile`` (what ``parse_profile`` reads back to an equal profile).
+
+    ``metadata=False`` leaves out ``source`` and ``device.peak_bandwidth_source``: the content
+    that ``sha256`` identifies.
+    """
+    device: Dict[str, Any] = {"name": profile.device.name,
+                              "accelerators": list(profile.device.accelerators),
+                              "peak_bandwidth_gbps": profile.device.peak_bandwidth_gbps}
+    doc: Dict[str, Any] = {"format": PROFILE_FORMAT}
+    if metadata and profile.source is not None:
+        doc["source"] = profile.source
+    if metadata and profile.device.peak_bandwidth_source is not None:
+        device["peak_bandwidth_source"] = profile.device.peak_bandwidth_source
+    doc.update({
+        "device": device,
         "contention": {acc: [[u, s] for u, s in profile.contention[acc]]
                        for acc in profile.device.accelerators},
         "dnns": {name: {"groups": [_group_to_dict(g) for g in dnn.groups]}
                  for name, dnn in profile.dnns.items()},
-    }
+    })
+    return doc
 
 
 def _group_to_dict(group: Group) -> Dict[str, Any]:

@@ -60,6 +60,24 @@ def test_sha_ignores_layout_and_unknown_optional_keys_but_not_numbers():
     assert parse_profile(doc).sha256 != parse_profile(_doc()).sha256
 
 
+def test_provenance_is_kept_but_not_hashed():
+    doc = _doc()
+    doc["source"] = "measured on xavier-01, 2026-11-25"
+    doc["device"]["peak_bandwidth_source"] = "datasheet"
+    profile = parse_profile(doc)
+    assert profile.source == "measured on xavier-01, 2026-11-25"
+    assert profile.device.peak_bandwidth_source == "datasheet"
+    assert profile.sha256 == parse_profile(_doc()).sha256
+    again = parse_profile(profile_to_dict(profile))
+    assert again.source == profile.source
+    assert again.device.peak_bandwidth_source == "datasheet"
+    assert profile.subset(["alexnet"]).source == profile.source
+    assert "source" not in profile_to_dict(parse_profile(_doc()))
+    doc["source"] = 3
+    with pytest.raises(ProfileError, match=r"^<profile>: source: expected a string"):
+        parse_profile(doc)
+
+
 def test_subset_keeps_the_order_asked_for():
     profile = parse_profile(_doc())
     sub = profile.subset(["alexnet", "googlenet"])
