@@ -4,6 +4,9 @@ Bias-free convolutions, each followed by in-place BatchNorm (``bn...``) and Scal
 in-place ReLU; the shortcut added with ``Eltwise`` SUM, then ReLU. Stride 2 sits in the first
 1x1 (``branch2a``) and the projection (``branch1``) of stages 3-5, as in those files. Layer names
 follow them too: ``res4b22_branch2c``, ``bn4b22_branch2c``, ``scale4b22_branch2c``...
+One deliberate difference: KaimingHe's ResNet-50 ``conv1`` carries a bias (64 parameters that
+the batch norm after it makes redundant); ours is bias-free like every other convolution, as
+in torchvision, whose published parameter counts we match exactly.
 
 KaimingHe released no ResNet-18; ours uses the same conventions with the paper's basic block
 (two 3x3 convolutions), with a projection only where the shape changes (stages 3-5), as the
