@@ -7,8 +7,9 @@ its input. The classifier is a 1x1 convolution after global average pooling (``f
 that Caffe version, followed by our Softmax ``prob``.
 
 One shape detail differs from shicai's file: its pool1 (3x3, stride 2, pad 1) relies on
-``round_mode: FLOOR``, a newer Caffe field outside our subset; we write pool1 without padding,
-which under Caffe's default ceil rounding gives the same 56x56 output (and torchvision's shapes).
+``round_mode: FLOOR``, a later Caffe field that older parsers (and the HaX-CoNN artifact's copy
+of the file) lack, without which pool1 gives 57x57. We write pool1 without padding, which under
+Caffe's default ceil rounding gives 56x56 everywhere (torchvision's shapes).
 """
 
 from typing import Tuple
