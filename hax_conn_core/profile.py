@@ -236,12 +236,14 @@ def _parse_group(r: Reader, path: str, raw: Any, device: Device, last: bool) -> 
         if acc not in demand:
             raise r.fail(join(join(path, "demand_gbps"), acc),
                          "required key is missing: every accelerator in time_ms needs a demand")
-        if acc not in transition:
-            if not last:
-                raise r.fail(join(join(path, "transition_ms"), acc),
-                             "required key is missing: every accelerator in time_ms needs a "
-                             "transition cost (except on the last group)")
-            transition[acc] = 0.0
+        if acc not in transition and not last:
+            raise r.fail(join(join(path, "transition_ms"), acc),
+                         "required key is missing: every accelerator in time_ms needs a "
+                         "transition cost (except on the last group)")
+    if last:
+        # Nothing follows the last group, so its transition cost is never paid (timing-model.md:
+        # "ignored for the last group"): held as 0, not written, not hashed.
+        transition = {acc: 0.0 for acc in time_ms}
     return Group(layers=(layers[0], layers[1]), time_ms=time_ms, demand_gbps=demand,
                  transition_ms=transition)
 
@@ -284,14 +286,54 @@ def profile_to_dict(profile: Profile, metadata: bool = True) -> Dict[str, Any]:
         "device": device,
         "contention": {acc: [[u, s] for u, s in profile.contention[acc]]
                        for acc in profile.device.accelerators},
-        "dnns": {name: {"groups": [_group_to_dict(g) for g in dnn.groups]}
+        "dnns": {name: {"groups": [_group_to_dict(g, last=i + 1 == len(dnn.groups))
+                                   for i, g in enumerate(dnn.groups)]}
                  for name, dnn in profile.dnns.items()},
     })
     return doc
 
 
-def _group_to_dict(group: Group) -> Dict[str, Any]:
-    return {"layers": list(group.layers),
-            "time_ms": dict(group.time_ms),
-            "demand_gbps": dict(group.demand_gbps),
-            "transition_ms": dict(group.transition_ms)}
+def _group_to_dict(group: Group, last: bool) -> Dict[str, Any]:
+    doc = {"layers": list(group.layers),
+           "time_ms": dict(group.time_ms),
+           "demand_gbps": dict(group.demand_gbps)}
+    if not last:
+        doc["transition_ms"] = dict(group.transition_ms)
+    return doc
+
+
+def dump_profile(profile: Profile) -> str:
+    """The profile as JSON text for people to read too: one group per line, one curve per line.
+
+    What ``parse_profile(json.loads(text))`` reads back to an equal profile; the profile is
+    validated on the way (a hand-built Profile that breaks a rule raises ProfileError).
+    """
+    doc = profile_to_dict(profile)
+    parse_profile(json.loads(json.dumps(doc)), source="<profile being written>")
+    c = json.dumps
+    lines = ["{", f'  "format": {c(doc["format"])},']
+    if "source" in doc:
+        lines.append(f'  "source": {c(doc["source"])},')
+    lines += [f'  "device": {c(doc["device"])},', '  "contention": {']
+    curves = list(doc["contention"].items())
+    for i, (acc, curve) in enumerate(curves):
+        lines.append(f"    {c(acc)}: {c(curve)}" + ("," if i + 1 < len(curves) else ""))
+    lines += ["  },", '  "dnns": {']
+    dnns = list(doc["dnns"].items())
+    for i, (name, dnn) in enumerate(dnns):
+        lines.append(f'    {c(name)}: {{"groups": [')
+        groups = dnn["groups"]
+        for j, group in enumerate(groups):
+            lines.append(f"      {c(group)}" + ("," if j + 1 < len(groups) else ""))
+        lines.append("    ]}" + ("," if i + 1 < len(dnns) else ""))
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_profile(profile: Profile, path: Union[str, Path]) -> None:
+    """Write ``dump_profile(profile)`` to ``path``."""
+    text = dump_profile(profile)
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot write profile: {exc.strerror or exc}") from None

@@ -1,12 +1,14 @@
 """Reading, validating and writing hax-conn-profile/1."""
 
 import copy
+import dataclasses
 import json
 
 import pytest
 
 from hax_conn_core.errors import ProfileError
-from hax_conn_core.profile import load_profile, parse_profile, profile_to_dict
+from hax_conn_core.profile import (dump_profile, load_profile, parse_profile, profile_to_dict,
+                                   write_profile)
 
 SPEC_EXAMPLE = {  # timing-model.md's example, with a second group and a second DNN
     "format": "hax-conn-profile/1",
@@ -58,6 +60,28 @@ def test_sha_ignores_layout_and_unknown_optional_keys_but_not_numbers():
     assert parse_profile(doc).sha256 == parse_profile(_doc()).sha256
     doc["dnns"]["alexnet"]["groups"][0]["time_ms"]["gpu"] = 0.21
     assert parse_profile(doc).sha256 != parse_profile(_doc()).sha256
+
+
+def test_last_group_transition_cost_is_ignored():
+    doc = _doc()
+    doc["dnns"]["googlenet"]["groups"][1]["transition_ms"] = {"gpu": 0.5}
+    profile = parse_profile(doc)
+    assert profile.dnns["googlenet"].groups[1].transition_ms == {"gpu": 0.0}
+    assert profile.sha256 == parse_profile(_doc()).sha256
+    assert "transition_ms" not in profile_to_dict(profile)["dnns"]["googlenet"]["groups"][1]
+
+
+def test_dump_and_write(tmp_path):
+    profile = parse_profile(_doc())
+    text = dump_profile(profile)
+    assert parse_profile(json.loads(text)) == profile
+    # One group per line, for people reading diffs.
+    assert sum(1 for line in text.splitlines() if line.strip().startswith('{"layers"')) == 3
+    write_profile(profile, tmp_path / "p.json")
+    assert load_profile(tmp_path / "p.json").sha256 == profile.sha256
+    broken = dataclasses.replace(profile, dnns={})
+    with pytest.raises(ProfileError, match="dnns: expected at least one DNN"):
+        dump_profile(broken)
 
 
 def test_provenance_is_kept_but_not_hashed():

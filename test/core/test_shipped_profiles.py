@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hax_conn_core.profile import load_profile, parse_profile
+from hax_conn_core.profile import dump_profile, load_profile, parse_profile
 from hax_conn_core.schedule import check_schedule_fits, describe_assignment, Schedule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,13 @@ def test_validates_and_hash_is_stable(path):
     assert relaid.sha256 == profile.sha256
     for dnn in profile.dnns.values():
         assert dnn.groups[0].layers[0] == 0
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_is_written_in_the_writers_layout(path):
+    # Shipped files look like what write_profile produces (one group per line), so that a
+    # re-written profile shows only real changes in a diff.
+    assert dump_profile(load_profile(path)) == path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
