@@ -233,7 +233,7 @@ def load_weights(path, graph: "Graph") -> Weights:
     if path.suffix == ".caffemodel":
         from hax_conn_core.graph.caffemodel import load_caffemodel_weights
 
-        return conform_weights(graph, load_caffemodel_weights(path))
+        return conform_weights(graph, load_caffemodel_weights(path, graph))
     if path.suffix == ".onnx":
         return load_onnx_weights(path, graph)
     raise ModelError(f"{path}: unknown weights file type {path.suffix!r}; "
