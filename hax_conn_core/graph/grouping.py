@@ -13,7 +13,7 @@ fewer) in two exact, deterministic steps:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from hax_conn_core.errors import ConfigError
 from hax_conn_core.graph.cuts import valid_cuts
@@ -37,12 +37,13 @@ class LayerGroup:
         return self.last - self.first + 1
 
 
-def _min_max(units: Sequence[int], groups: int) -> int:
-    """Smallest M such that ``units`` split into at most ``groups`` runs each <= M."""
+def _min_max(units: Sequence[int], groups: int, forced: FrozenSet[int] = frozenset()) -> int:
+    """Smallest M such that ``units`` split into at most ``groups`` runs each <= M, with a run
+    boundary at every position in ``forced``."""
     def needed(limit: int) -> int:
         runs, current = 1, 0
-        for value in units:
-            if current + value > limit:
+        for position, value in enumerate(units):
+            if position in forced or current + value > limit:
                 runs, current = runs + 1, value
             else:
                 current += value
@@ -58,13 +59,20 @@ def _min_max(units: Sequence[int], groups: int) -> int:
     return low
 
 
-def _balanced_split(units: Sequence[int], groups: int) -> List[int]:
-    """End positions (exclusive) of ``groups`` runs of ``units``: max first, then squares."""
+def _balanced_split(units: Sequence[int], groups: int,
+                    forced: FrozenSet[int] = frozenset()) -> List[int]:
+    """End positions (exclusive) of ``groups`` runs of ``units``: max first, then squares.
+
+    Every position in ``forced`` (0 < f < len(units)) is a run boundary.
+    """
     n = len(units)
-    limit = _min_max(units, groups)
+    limit = _min_max(units, groups, forced)
     prefix = [0]
     for value in units:
         prefix.append(prefix[-1] + value)
+    floor = [0] * (n + 1)  # floor[j]: the last forced boundary before j (a run cannot span it)
+    for j in range(1, n + 1):
+        floor[j] = j - 1 if (j - 1) in forced else floor[j - 1]
     inf = float("inf")
     # cost[g][j]: least sum of squares splitting units[:j] into g runs each <= limit
     cost = [[inf] * (n + 1) for _ in range(groups + 1)]
@@ -77,7 +85,7 @@ def _balanced_split(units: Sequence[int], groups: int) -> List[int]:
             while prefix[j] - prefix[start] > limit:
                 start += 1
             best, best_i = inf, -1
-            for i in range(max(start, g - 1), j):
+            for i in range(max(start, g - 1, floor[j]), j):
                 if previous[i] == inf:
                     continue
                 size = prefix[j] - prefix[i]
@@ -94,13 +102,20 @@ def _balanced_split(units: Sequence[int], groups: int) -> List[int]:
 
 def group_layers(graph: Graph, target_groups: int = DEFAULT_TARGET_GROUPS,
                  capabilities: Union[None, str, "object"] = None,
-                 accelerator: str = "dla") -> Tuple[LayerGroup, ...]:
+                 accelerator: str = "dla", isolate_unsupported: bool = True
+                 ) -> Tuple[LayerGroup, ...]:
     """Split ``graph`` into about ``target_groups`` FLOP-balanced groups at valid cuts.
 
     ``capabilities`` decides ``dla_ok``: a device id (``"xavier-agx"``), a loaded
     :class:`~hax_conn_core.graph.capabilities.DeviceCapabilities`, or None for the default
     device (Jetson AGX Xavier's DLA rules, conventions.md). Fewer groups come back when the
     graph has fewer valid cuts than ``target_groups - 1``.
+
+    With ``isolate_unsupported`` (default), each run of layers ``accelerator`` cannot run is
+    fenced by the nearest valid cuts around it, so that a GPU-only group holds as little as
+    the cuts allow (a final Softmax on Xavier becomes its own group instead of taking the
+    classifier with it); the fences count toward ``target_groups`` (more groups come back
+    only if the fences alone need more).
     """
     if isinstance(target_groups, bool) or not isinstance(target_groups, int) or \
             target_groups < 1:
@@ -116,8 +131,9 @@ def group_layers(graph: Graph, target_groups: int = DEFAULT_TARGET_GROUPS,
     for last in bounds:
         units.append(sum(s.flops for s in stats[first:last + 1]))
         first = last + 1
-    groups = min(target_groups, len(units))
-    ends = _balanced_split(units, groups) if groups < len(units) else \
+    forced = _fences(graph, rules, bounds) if isolate_unsupported else frozenset()
+    groups = min(max(target_groups, len(forced) + 1), len(units))
+    ends = _balanced_split(units, groups, forced) if groups < len(units) else \
         list(range(1, len(units) + 1))
     result: List[LayerGroup] = []
     start_unit, first = 0, 0
@@ -129,6 +145,28 @@ def group_layers(graph: Graph, target_groups: int = DEFAULT_TARGET_GROUPS,
                                  dla_ok=dla_ok))
         start_unit, first = end_unit, last + 1
     return tuple(result)
+
+
+def _fences(graph: Graph, rules, bounds: Sequence[int]) -> FrozenSet[int]:
+    """Unit positions to force as boundaries around runs of unsupported layers."""
+    unit_after = {last: k + 1 for k, last in enumerate(bounds[:-1])}  # cut index -> position
+    forced = set()
+    index, count = 0, len(graph.layers)
+    while index < count:
+        if rules.supports(graph, graph.layers[index]):
+            index += 1
+            continue
+        end = index
+        while end + 1 < count and not rules.supports(graph, graph.layers[end + 1]):
+            end += 1
+        before = [cut for cut in unit_after if cut < index]
+        after = [cut for cut in unit_after if cut >= end]
+        if before:
+            forced.add(unit_after[max(before)])
+        if after:
+            forced.add(unit_after[min(after)])
+        index = end + 1
+    return frozenset(forced)
 
 
 def group_of(groups: Sequence[LayerGroup], layer_index: int) -> Optional[LayerGroup]:

@@ -98,3 +98,27 @@ def test_dla_ok_follows_the_device_rules():
     assert all(g.dla_ok for g in group_layers(graph, 10, "orin-agx"))
     assert group_layers(graph, 10, "emulated-h100") == xavier
     assert group_layers(graph, 10) == xavier  # default: Xavier's DLA rules
+
+
+def test_layers_the_dla_cannot_run_are_fenced_into_their_own_group():
+    graph = parse_prototxt(nets.CHAIN)  # ... fc (5), prob (6: Softmax, not on Xavier's DLA)
+    fenced = group_layers(graph, 2)
+    assert [(g.first, g.last, g.dla_ok) for g in fenced] == [(0, 5, True), (6, 6, False)]
+    plain = group_layers(graph, 2, isolate_unsupported=False)
+    assert plain[-1].last == 6 and plain[-1].first < 6
+    assert all(g.dla_ok for g in group_layers(graph, 2, "orin-agx"))
+
+
+def test_fence_in_the_middle_and_fences_beyond_the_target():
+    text = (nets.input_layer((1, 3, 8, 8)) + nets.conv("c1", "data") + nets.conv("c2", "c1") +
+            nets.layer("flat", "Flatten", ["c2"], ["flat"]) +                       # 3
+            nets.layer("fc1", "InnerProduct", ["flat"], ["fc1"],
+                       "inner_product_param { num_output: 8 }") +
+            nets.layer("fc2", "InnerProduct", ["fc1"], ["fc2"],
+                       "inner_product_param { num_output: 8 }"))
+    graph = parse_prototxt(text)
+    groups = group_layers(graph, 3)
+    assert (3, 3, False) in [(g.first, g.last, g.dla_ok) for g in groups]
+    _check_partition(graph, groups)
+    # a target of 1 cannot hold the fences: the fences win
+    assert [g.dla_ok for g in group_layers(graph, 1)] == [True, False, True]
