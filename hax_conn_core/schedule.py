@@ -13,6 +13,7 @@ DNNs out of a profile of twelve is made on that subset.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,34 @@ def schedule_to_dict(schedule: Schedule) -> Dict[str, Any]:
     if schedule.solver is not None:
         doc["solver"] = dict(schedule.solver)
     return doc
+
+
+def dump_schedule(schedule: Schedule) -> str:
+    """The schedule as JSON text, one DNN per line (validated on the way)."""
+    doc = schedule_to_dict(schedule)
+    parse_schedule(json.loads(json.dumps(doc)), source="<schedule being written>")
+    c = json.dumps
+    lines = ["{"]
+    for key, value in doc.items():
+        if key == "dnns":
+            lines.append('  "dnns": {')
+            items = list(value.items())
+            for i, (name, entry) in enumerate(items):
+                lines.append(f"    {c(name)}: {c(entry)}" + ("," if i + 1 < len(items) else ""))
+            lines.append("  },")
+        else:
+            lines.append(f"  {c(key)}: {c(value)},")
+    lines[-1] = lines[-1].rstrip(",")
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def write_schedule(schedule: Schedule, path: Union[str, Path]) -> None:
+    """Write ``dump_schedule(schedule)`` to ``path``."""
+    text = dump_schedule(schedule)
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ScheduleError(f"{path}: cannot write schedule: {exc.strerror or exc}") from None
 
 
 # --- against a profile -----------------------------------------------------------------------

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from hax_conn_core.errors import ProfileError, ScheduleError
-from hax_conn_core.schedule import (check_schedule_fits, describe_assignment, load_schedule,
-                                    parse_schedule, Schedule, schedule_to_dict)
+from hax_conn_core.schedule import (check_schedule_fits, describe_assignment, dump_schedule,
+                                    load_schedule, parse_schedule, Schedule, schedule_to_dict,
+                                    write_schedule)
 from test.core.strategies import group, make_profile
 
 SPEC_EXAMPLE = {  # timing-model.md's example
@@ -45,6 +46,18 @@ def test_round_trip():
     again = parse_schedule(doc)
     assert again == s and list(again.assignments) == ["b", "a"]
     assert s.with_prediction(1.0).predicted_ms == 1.0
+
+
+def test_dump_and_write(tmp_path):
+    s = Schedule("throughput", {"b": ("gpu", "dla"), "a": ("dla",)}, predicted_ms=2.5,
+                 solver={"status": "optimal"})
+    text = dump_schedule(s)
+    assert parse_schedule(json.loads(text)) == s
+    assert '"b": {"assignment": ["gpu", "dla"]}' in text.splitlines()[4]
+    write_schedule(s, tmp_path / "s.json")
+    assert load_schedule(tmp_path / "s.json") == s
+    with pytest.raises(ScheduleError, match="objective: expected"):
+        dump_schedule(Schedule("fast", {"a": ("gpu",)}))
 
 
 BAD = [
