@@ -21,9 +21,6 @@ from hax_conn_core.errors import ConfigError
 
 _ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
-#: Where the shipped prototxts live: ``prototxts/`` at the repository / package share root.
-PROTOTXT_DIR = Path(__file__).resolve().parent.parent / "prototxts"
-
 
 @dataclass(frozen=True)
 class PublishedParams:
@@ -54,7 +51,9 @@ class ModelInfo:
     @property
     def prototxt(self) -> Path:
         """The shipped prototxt of this DNN."""
-        return PROTOTXT_DIR / f"{self.id}.prototxt"
+        from hax_conn_core.resources import data_dir
+
+        return data_dir("prototxts") / f"{self.id}.prototxt"
 
 
 _REGISTRY: Dict[str, ModelInfo] = {}

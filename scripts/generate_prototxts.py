@@ -19,12 +19,11 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without an installed p
     sys.path.insert(0, str(REPO_ROOT))
 
 from hax_conn_core import zoo  # noqa: E402
-from hax_conn_core.models import PROTOTXT_DIR  # noqa: E402
 
 
 def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=PROTOTXT_DIR,
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "prototxts",
                         help="directory to write (default: %(default)s)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if a file is missing or differs")

@@ -13,7 +13,8 @@ def test_package_xml_is_valid_format_3_with_its_dependencies():
     assert package.package_format == 3
     assert package.name == "hax_conn_ros"
     assert package.get_build_type() == "ament_cmake"
-    deps = {d.name for d in package.build_depends + package.exec_depends + package.buildtool_depends}
+    deps = {d.name for d in
+            package.build_depends + package.exec_depends + package.buildtool_depends}
     for name in ("rclpy", "std_msgs", "sensor_msgs", "diagnostic_msgs", "launch_ros",
                  "rosidl_default_generators", "rosidl_default_runtime", "python3-numpy"):
         assert name in deps, f"package.xml lacks a dependency on {name}"
