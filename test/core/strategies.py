@@ -70,22 +70,26 @@ def curves(draw) -> List[List[float]]:
 
 @st.composite
 def small_profiles(draw, min_dnns: int = 2, max_dnns: int = 3, min_groups: int = 2,
-                   max_groups: int = 5, dla_everywhere: bool = False) -> Profile:
-    """A random profile over ``gpu`` and ``dla`` (peak 100 GB/s)."""
+                   max_groups: int = 5, dla_everywhere: bool = False,
+                   accelerators: Sequence[str] = ("gpu", "dla")) -> Profile:
+    """A random profile (peak 100 GB/s). The first accelerator runs every group; each other
+    one runs a group with probability 5/6 (always, with ``dla_everywhere``)."""
     n_dnns = draw(st.integers(min_value=min_dnns, max_value=max_dnns))
     dnns = {}
     for d in range(n_dnns):
         n_groups = draw(st.integers(min_value=min_groups, max_value=max_groups))
         groups = []
         for _ in range(n_groups):
-            accs = ["gpu"]
-            if dla_everywhere or draw(st.integers(min_value=0, max_value=5)) > 0:
-                accs.append("dla")
+            accs = [accelerators[0]]
+            for other in accelerators[1:]:
+                if dla_everywhere or draw(st.integers(min_value=0, max_value=5)) > 0:
+                    accs.append(other)
             groups.append(group({a: draw(_times) for a in accs},
                                 {a: draw(_demands) for a in accs},
                                 {a: draw(_transitions) for a in accs}))
         dnns[f"dnn{d}"] = groups
-    return make_profile(dnns, curves={"gpu": draw(curves()), "dla": draw(curves())},
+    return make_profile(dnns, accelerators=accelerators,
+                        curves={a: draw(curves()) for a in accelerators},
                         layers_per_group=draw(st.integers(min_value=1, max_value=3)))
 
 

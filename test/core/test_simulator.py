@@ -206,6 +206,18 @@ def test_predict_ms_equals_simulate(data):
                               rel=1e-12, abs=1e-12)
 
 
+@settings(max_examples=25, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_predict_ms_equals_simulate_three_accelerators(data):
+    profile = data.draw(small_profiles(accelerators=("gpu", "dla0", "dla1")))
+    assignment = data.draw(assignments_for(profile))
+    for objective, frames in (("latency", 1), ("throughput", 2)):
+        schedule = Schedule(objective, assignment, frames_in_flight=frames)
+        assert predict_ms(profile, assignment, objective, frames) == pytest.approx(
+            simulate(profile, schedule).predicted_ms, rel=1e-12, abs=1e-12)
+
+
 @_SETTINGS
 @given(st.data())
 def test_throughput_with_one_frame_in_flight_is_latency(data):
