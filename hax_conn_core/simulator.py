@@ -68,6 +68,13 @@ class SimulationResult:
         return [(run.dnn, run.group) for run in self.runs
                 if run.accelerator == accelerator and run.frame == frame]
 
+    def accelerator_sequence(self, accelerator: str) -> List[Tuple[int, str, int]]:
+        """(frame-set, dnn, group) in the order ``accelerator`` starts them, over every
+        simulated frame-set: with frame-sets in flight, groups of frame-set k+1 can come
+        before the last groups of frame-set k (the order a lockstep runtime follows)."""
+        return [(run.frame, run.dnn, run.group) for run in self.runs
+                if run.accelerator == accelerator]
+
 
 def simulate(profile: Profile, schedule: Schedule, *, contention: bool = True) -> SimulationResult:
     """Simulate ``schedule`` on ``profile``; the schedule is checked against the profile first."""
@@ -104,7 +111,7 @@ def predict_ms(profile: Profile, assignments: Mapping[str, Sequence[str]],
 
 
 def _frame_counts(objective: str, frames_in_flight: int) -> Tuple[int, int]:
-    """(frame-sets simulated, frame-sets in flight) for an objective."""
+    """(frame-sets measured, frame-sets in flight) for an objective."""
     if objective == "latency":
         return 1, 1
     if objective == "throughput":

@@ -149,6 +149,9 @@ def test_the_stream_goes_on_behind_the_last_measured_frame_set():
     finish = result.frame_set_finish_ms
     assert finish[:4] == pytest.approx((3.5, 5.5, 7.5, 9.5))
     assert finish[39] - finish[38] == pytest.approx(2.0)
+    # On the GPU, frame-set 2's first group overtakes frame-set 1's last one.
+    assert result.accelerator_sequence("gpu")[:6] == [
+        (0, "a", 0), (1, "a", 0), (0, "a", 2), (2, "a", 0), (1, "a", 2), (3, "a", 0)]
     assert result.predicted_ms == pytest.approx(2.0)
     assert predict_ms(profile, {"a": ("gpu", "dla", "gpu")}, "throughput") == pytest.approx(2.0)
 
