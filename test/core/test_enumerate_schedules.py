@@ -1,12 +1,13 @@
 """Enumerating assignments and the brute-force oracle."""
 
 import pytest
+from hypothesis import given, HealthCheck, settings
 
 from hax_conn_core.enumerate_schedules import brute_force_best, enumerate_assignments
 from hax_conn_core.errors import ScheduleError
 from hax_conn_core.schedule import count_transitions
 from hax_conn_core.simulator import predict_ms
-from test.core.strategies import group, make_profile
+from test.core.strategies import group, make_profile, small_profiles
 
 BOTH = {"gpu": 1.0, "dla": 2.0}
 
@@ -71,3 +72,12 @@ def test_no_assignment_within_budget():
     profile = make_profile({"a": [group({"gpu": 1.0}), group({"dla": 1.0})]})
     with pytest.raises(ScheduleError, match="a: no assignment with at most 0 transitions"):
         brute_force_best(profile, max_transitions=0)
+
+
+@settings(max_examples=20, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(small_profiles(min_dnns=2, max_dnns=2, max_groups=4))
+def test_a_larger_budget_is_never_worse(profile):
+    # The schedules with at most K transitions include those with at most K - 1.
+    by_budget = [brute_force_best(profile, max_transitions=k).predicted_ms for k in (0, 1, 2)]
+    assert by_budget[2] <= by_budget[1] <= by_budget[0]
