@@ -1,15 +1,14 @@
 """Every profile shipped in profiles/ validates, hashes stably and holds its published numbers."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from hax_conn_core.profile import dump_profile, load_profile, parse_profile
+from hax_conn_core.resources import data_dir
 from hax_conn_core.schedule import check_schedule_fits, describe_assignment, Schedule
 
-ROOT = Path(__file__).resolve().parents[2]
-PROFILES = sorted((ROOT / "profiles").glob("*.json"))
+PROFILES = sorted(data_dir("profiles").glob("*.json"))
 
 
 def test_there_are_shipped_profiles():
@@ -45,7 +44,7 @@ def test_groups_end_at_valid_cuts_of_our_prototxts(path):
 
     checked = 0
     for name, dnn in load_profile(path).dnns.items():
-        prototxt = ROOT / "prototxts" / f"{name}.prototxt"
+        prototxt = data_dir("prototxts") / f"{name}.prototxt"
         if not prototxt.exists():
             continue
         graph = load_prototxt(prototxt)
