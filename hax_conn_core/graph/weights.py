@@ -188,6 +188,13 @@ def batchnorm_statistics(blobs: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.nd
             (np.asarray(blobs[1], np.float64) * inverse).astype(np.float32))
 
 
+def _strip_leading_ones(shape: Shape) -> Shape:
+    # Legacy caffemodels pad blobs to 4-D with leading 1s: (1, 1, O, K), (1, 1, 1, C).
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
 def check_weights(graph: "Graph", weights: Weights,
                   layers: Optional[Iterable["Layer"]] = None) -> None:
     """Raise ModelError unless ``weights`` has every blob ``layers`` (default: all) need."""
@@ -204,7 +211,7 @@ def check_weights(graph: "Graph", weights: Weights,
                              f"expected {len(expected)} of shapes {expected}")
         for position, (blob, shape) in enumerate(zip(blobs, expected)):
             found = tuple(np.shape(blob))
-            if found != tuple(shape) and int(np.prod(found)) != int(np.prod(shape)):
+            if _strip_leading_ones(found) != _strip_leading_ones(tuple(shape)):
                 raise ModelError(f"{graph.name}: {layer.where()} blob {position} has shape "
                                  f"{found}; expected {tuple(shape)}")
 
@@ -213,7 +220,7 @@ def conform_weights(graph: "Graph", weights: Weights) -> Weights:
     """Weights of ``graph``'s layers as float32 in the expected shapes (after check_weights).
 
     Legacy caffemodels store 4-D ``(1, 1, O, K)`` InnerProduct weights and 1-D blobs as
-    ``(1, 1, 1, C)``: same element count, reshaped here.
+    ``(1, 1, 1, C)``: the same shape after leading 1s, reshaped here.
     """
     check_weights(graph, weights)
     conformed: Weights = {}
@@ -269,5 +276,10 @@ def load_onnx_weights(path, graph: "Graph") -> Weights:
         if layer.type == "BatchNorm":
             # The exporter stores inference statistics (scale factor applied): factor 1.
             arrays = [arrays[0], arrays[1], np.ones(1, np.float32)]
+        if layer.type == "Scale":
+            # Stored in broadcast form, (C, 1, 1) for NCHW; Caffe's blob is (C,).
+            shape = scale_blob_shape(graph, layer)
+            arrays = [array.reshape(shape) if array.size == int(np.prod(shape)) else array
+                      for array in arrays]
         weights[layer.name] = arrays
     return conform_weights(graph, weights)
