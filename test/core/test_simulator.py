@@ -180,6 +180,23 @@ def test_three_accelerators_two_running():
     assert result.dnn_finish_ms["a"] == pytest.approx(1.6 + 1.3 - 1.6 / 1.3)
 
 
+def test_contention_can_shorten_a_makespan():
+    # A scheduling anomaly, worked by hand. S_gpu = 1 + u, S_dla = 1. Without contention, b.g0
+    # ends at 0.9 and b.g1 takes the GPU (0.9-1.9) before a.g1 (ready at 1.0): a.g1 1.9-2.9,
+    # a.g2 2.9-7.9. With contention, b.g0 runs at half speed while a.g0 runs (u = 1), ends at
+    # 1.0 + 0.4 = 1.4, and a.g1 (ready since 1.0) goes first: a.g1 1.4-2.4, a.g2 2.4-7.4 on the
+    # DLA while b.g1 crawls on the GPU (S = 2, 2.4-4.4). So "contention off <= on" holds only
+    # where no queue can reorder (see the property test below).
+    profile = make_profile({
+        "a": [group({"dla": 1.0}, {"dla": 50.0}), group({"gpu": 1.0}),
+              group({"dla": 5.0}, {"dla": 50.0})],
+        "b": [group({"gpu": 0.9}, {"gpu": 50.0}), group({"gpu": 1.0}, {"gpu": 50.0})]},
+        curves={"gpu": [[0.0, 1.0], [1.0, 2.0]], "dla": [[0.0, 1.0]]})
+    assignment = {"a": ("dla", "gpu", "dla"), "b": ("gpu", "gpu")}
+    assert predict_ms(profile, assignment, contention=False) == pytest.approx(7.9)
+    assert predict_ms(profile, assignment, contention=True) == pytest.approx(7.4)
+
+
 def test_slowdown_is_clamped_beyond_the_last_breakpoint():
     # u = 1.5 > 1, the last breakpoint: S stays 2 on both.
     profile = make_profile({"a": [group({"gpu": 1.0}, {"gpu": 75.0})],
