@@ -1,6 +1,7 @@
 """Benchmark: read and group every shipped prototxt (target: < 2 s for all twelve).
 
-Usage:  .venv/bin/python bench/bench_graph.py [--repeat 5] [--groups 10] [--write docs/bench-graph.md]
+Usage:
+    .venv/bin/python bench/bench_graph.py [--repeat 5] [--groups 10] [--write docs/bench-graph.md]
 
 Each round reads each prototxt from disk (text_format parse, checks, shape inference), then
 computes the valid cuts and the FLOP-balanced groups with the default device's DLA rules.
@@ -11,6 +12,7 @@ fresh process (schema construction, YAML loading) is reported separately as "col
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -61,15 +63,17 @@ def main(argv=None) -> int:
         graph = load_prototxt(path)
         rows.append((model_id, len(graph.layers), len(valid_cuts(graph)),
                      len(group_layers(graph, args.groups)), per_model[model_id] * 1000))
-    command = "python bench/bench_graph.py " + " ".join(argv if argv is not None else
-                                                         sys.argv[1:])
+    arguments = argv if argv is not None else sys.argv[1:]
+    command = "python bench/bench_graph.py " + " ".join(arguments)
     lines = [
         "# Benchmark: reading and grouping the shipped prototxts",
         "",
         f"Command: `{command.strip()}` (from the repository root, `.venv/bin/python`).",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python "
         f"{platform.python_version()}, protobuf {_protobuf_version()}; "
-        f"{len(paths)} prototxts, {args.groups} target groups, median of {args.repeat} rounds.",
+        f"{len(paths)} prototxts, {args.groups} target groups, median of {args.repeat} rounds; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start (other "
+        "jobs running make it slower, not faster).",
         "",
         "| DNN | layers | valid cuts | groups | read + group (ms) |",
         "|---|---:|---:|---:|---:|",
