@@ -87,8 +87,9 @@ def _layer_classes() -> SimpleNamespace:
                 padded = F.pad(x, self.pads, value=float("-inf"))
                 y = F.max_pool2d(padded, self.kernel, self.stride)
             else:
-                y = F.avg_pool2d(F.pad(x, self.pads), self.kernel, self.stride) * self.rescale
-            return y[:, :, :self.output[0], :self.output[1]]
+                y = F.avg_pool2d(F.pad(x, self.pads), self.kernel, self.stride)
+            y = y[:, :, :self.output[0], :self.output[1]]
+            return y if self.method == "MAX" else y * self.rescale
 
     class GlobalPool(nn.Module):
         def __init__(self, method):
