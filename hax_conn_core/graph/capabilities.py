@@ -31,8 +31,15 @@ from hax_conn_core.graph.model import (
     PoolingParams, SoftmaxParams)
 
 FORMAT = "hax-conn-device/1"
-DEVICE_DIR = Path(__file__).resolve().parents[2] / "config" / "devices"
 DEFAULT_DEVICE = "xavier-agx"
+
+
+def device_dir() -> Path:
+    """``config/devices`` of the shipped data (source tree or ament share directory)."""
+    from hax_conn_core.resources import data_dir
+
+    return data_dir("config") / "devices"
+
 
 _RANGE_KEYS = ("kernel", "pad", "stride", "dilation", "channels", "groups", "window")
 _SET_KEYS = ("methods", "local_sizes", "norm_regions", "operations", "axes")
@@ -142,8 +149,9 @@ def _check_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[str, A
 # Loading
 
 
-def device_ids(directory: Path = DEVICE_DIR) -> Tuple[str, ...]:
-    """Ids of the device descriptions shipped in ``config/devices``."""
+def device_ids(directory: Optional[Path] = None) -> Tuple[str, ...]:
+    """Ids of the device descriptions in ``directory`` (default: the shipped ones)."""
+    directory = device_dir() if directory is None else directory
     return tuple(sorted(path.stem for path in directory.glob("*.yaml")))
 
 
@@ -202,12 +210,13 @@ def _parse_limits(where: str, layer_type: str, limits: Any) -> Dict[str, Any]:
     return parsed
 
 
-def load_device(name_or_path: Union[str, Path], directory: Path = DEVICE_DIR,
+def load_device(name_or_path: Union[str, Path], directory: Optional[Path] = None,
                 _seen: Tuple[str, ...] = ()) -> DeviceCapabilities:
     """A device description by id (``config/devices/<id>.yaml``) or by path."""
     text = str(name_or_path)
     path = Path(text)
     if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+        directory = device_dir() if directory is None else directory
         path = directory / f"{text}.yaml"
         if not path.is_file():
             raise ConfigError(f"unknown device {text!r}; expected one of "
