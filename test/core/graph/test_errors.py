@@ -1,5 +1,6 @@
 """Broken prototxts: every one is a ModelError saying what, where and what was expected."""
 
+import os
 import random
 
 import pytest
@@ -158,7 +159,11 @@ def _mutate(text: str, rng: random.Random, edits: int) -> str:
     return "".join(chars)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+#: HAX_CONN_TEST_ALL=1 (make test-all) fuzzes longer.
+FUZZ_EXAMPLES = 5000 if os.environ.get("HAX_CONN_TEST_ALL") == "1" else 300
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), edits=st.integers(1, 6),
        base=st.sampled_from([nets.CHAIN, nets.RESIDUAL, nets.BRANCHES, V1_NET]))
