@@ -487,6 +487,11 @@ def _inner_product(where: str, entry) -> InnerProductParams:
     p = entry.inner_product_param
     if not p.num_output:
         raise ModelError(f"{where}: InnerProduct needs inner_product_param with num_output >= 1")
+    if p.transpose:
+        # it only changes how the weight blob is stored, but every weight consumer here
+        # (caffemodel loading, ONNX export) assumes Caffe's default (num_output, K) layout
+        raise ModelError(f"{where}: InnerProduct with transpose: true is not supported; "
+                         "expected transpose false (weights stored as num_output x K)")
     return InnerProductParams(num_output=int(p.num_output), bias_term=bool(p.bias_term),
                               axis=int(p.axis))
 

@@ -49,6 +49,9 @@ BROKEN = [
      r"layer 'fc' \(index 1\).*axis 4 is out of range for an input of 4 axes"),
     (IN + "layer { name: 'fc' type: 'InnerProduct' bottom: 'data' top: 'fc' }",
      r"layer 'fc' \(index 1\).*num_output >= 1"),
+    (IN + "layer { name: 'fc' type: 'InnerProduct' bottom: 'data' top: 'fc' "
+          "inner_product_param { num_output: 3 transpose: true } }",
+     r"layer 'fc' \(index 1\).*transpose: true is not supported"),
     (IN + nets.conv("c", "data", num_output=4, extra="group: 2"),
      r"3 input channels are not divisible by group 2"),
     (IN + nets.conv("c", "data", kernel=9, pad=0),
