@@ -122,16 +122,23 @@ def _print_tables(doc: Dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or redirected: do not squeeze the tables to 80 columns
+        console = Console(width=max(console.width, 150))
     totals = doc["totals"]
     console.print(f"[bold]{doc['name']}[/bold] ({doc['model']}, {doc['prototxt']}): "
                   f"{totals['layers']} layers, {totals['params']:,} parameters, "
                   f"{totals['flops'] / 1e9:.2f} GFLOPs; inputs "
                   + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in doc["inputs"].items()))
     layers = Table(title="Layers", show_lines=False)
-    for column, justify in (("#", "right"), ("name", "left"), ("type", "left"),
-                            ("output", "left"), ("params", "right"), ("MFLOPs", "right"),
-                            ("group", "right"), ("cut after", "center"), ("DLA", "center")):
-        layers.add_column(column, justify=justify)
+    layers.add_column("#", justify="right", no_wrap=True)
+    layers.add_column("name", overflow="fold", min_width=16)
+    layers.add_column("type", no_wrap=True, min_width=12)
+    layers.add_column("output", no_wrap=True)
+    layers.add_column("params", justify="right", no_wrap=True)
+    layers.add_column("MFLOPs", justify="right", no_wrap=True)
+    layers.add_column("grp", justify="right", no_wrap=True)
+    layers.add_column("cut", justify="center", no_wrap=True)
+    layers.add_column("DLA", justify="center", no_wrap=True)
     for layer in doc["layers"]:
         layers.add_row(str(layer["index"]), layer["name"], layer["type"],
                        "x".join(map(str, layer["output_shape"])), f"{layer['params']:,}",
