@@ -15,6 +15,7 @@ from hax_conn_core.graph.model import Graph
 from hax_conn_core.graph.onnx_export import IR_VERSION, OPSET, export, layer_range
 from hax_conn_core.graph.onnx_run import OnnxRunner
 from hax_conn_core.graph.prototxt import parse_prototxt
+from hax_conn_core.graph.subgraph import subgraph
 from hax_conn_core.graph.weights import seeded_weights
 
 RTOL, ATOL = 1e-5, 1e-5
@@ -398,3 +399,16 @@ def test_missing_or_misshapen_weights_are_reported_with_the_layer():
         export(graph, weights)
     weights["fc"][0] = np.zeros((1, 1, 3, 5), np.float32)  # legacy 4-D caffemodel form
     export(graph, weights)
+
+
+def test_subgraph_with_the_whole_weights_is_the_same_part():
+    graph = inception_like()
+    weights = seeded_weights(graph)
+    x = rand((1, 3, 8, 8))
+    stem = OnnxRunner(export(graph, weights, last=1)).run({"data": x})
+    as_range = OnnxRunner(export(graph, weights, first=5)).run(
+        OnnxRunner(export(graph, weights, first=2, last=4)).run(stem))
+    part = subgraph(graph, 2, len(graph.layers) - 1)
+    assert part.inputs == ("stem",)
+    as_subgraph = OnnxRunner(export(part, weights)).run(stem)
+    np.testing.assert_array_equal(as_subgraph["prob"], as_range["prob"])
