@@ -5,6 +5,8 @@ Run on the GPU machine from the repository root:
 
     PYTHONPATH=. python3 scripts/device_check_torch.py --out results.json
 
+``--fused-only`` needs no torch (runs here): onnxruntime's fused vs unfused kernels.
+
 For each DNN (seeded weights, fixed random input): onnxruntime fp32 is the reference; the
 torch module runs in fp32 (TF32 off) NCHW and channels_last, in fp16, and split at two group
 boundaries (torch A -> torch B, and onnxruntime A -> torch B). Prints one line per check and
@@ -26,7 +28,12 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="*", help="DNN ids (default: all 12)")
     parser.add_argument("--out", default="device_check_torch.json", help="JSON results")
     parser.add_argument("--cuts", type=int, default=2, help="group boundaries to split at")
+    parser.add_argument("--fused-only", action="store_true",
+                        help="no torch: compare onnxruntime's fused (full optimisation) and "
+                             "unfused (basic) kernels on the whole DNNs, on the CPU")
     args = parser.parse_args(argv)
+    if args.fused_only:
+        return compare_fused(args)
 
     import torch
 
@@ -110,6 +117,41 @@ def main(argv=None) -> int:
         with open(args.out, "w") as stream:
             json.dump(results, stream, indent=1)
     return 1 if failures else 0
+
+
+def compare_fused(args) -> int:
+    """onnxruntime full vs basic optimisation: how far two fp32 kernel sets drift apart."""
+    from hax_conn_core.graph.onnx_export import export
+    from hax_conn_core.graph.onnx_run import OnnxRunner
+    from hax_conn_core.graph.prototxt import load_prototxt
+    from hax_conn_core.graph.weights import seeded_weights
+    from hax_conn_core.models import get_model, known_ids
+
+    results = {}
+    for model_id in args.models or known_ids():
+        graph = load_prototxt(get_model(model_id).prototxt)
+        weights = seeded_weights(graph)
+        (name,) = graph.inputs
+        (output,) = graph.outputs
+        logits = graph.producer(output).bottoms[0]
+        x = np.random.default_rng(1234).standard_normal(graph.shape(name), dtype=np.float32)
+        runs = []
+        for optimize in (True, False):
+            external = {}
+            model = export(graph, weights, extra_outputs=(logits,), check=False,
+                           external=external)
+            runs.append(OnnxRunner(model, external=external, optimize=optimize)
+                        .run({name: x}))
+        fused, basic = runs
+        scale = float(np.abs(basic[logits]).max())
+        results[model_id] = {
+            "logit_rel": float(np.abs(fused[logits] - basic[logits]).max()) / scale,
+            "prob_abs": float(np.abs(fused[output] - basic[output]).max())}
+        print(f"{model_id:20s} fused vs basic: logit_rel {results[model_id]['logit_rel']:.1e} "
+              f"prob_abs {results[model_id]['prob_abs']:.1e}", flush=True)
+        with open(args.out, "w") as stream:
+            json.dump(results, stream, indent=1)
+    return 0
 
 
 if __name__ == "__main__":
