@@ -15,6 +15,7 @@ Conventions (``/work/shared/spec/conventions.md``, "Layer indices and cuts"):
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple, Union
 
@@ -244,10 +245,11 @@ class Graph:
 
     def layer(self, key: Union[int, str]) -> Layer:
         """The layer at index ``key`` (int) or called ``key`` (str)."""
-        if isinstance(key, int) and not isinstance(key, bool):
-            if 0 <= key < len(self.layers):
-                return self.layers[key]
-            raise ModelError(f"{self.name}: no layer with index {key}; expected 0.."
+        if not isinstance(key, (str, bool)) and hasattr(key, "__index__"):  # int, numpy ints
+            index = operator.index(key)
+            if 0 <= index < len(self.layers):
+                return self.layers[index]
+            raise ModelError(f"{self.name}: no layer with index {index}; expected 0.."
                              f"{len(self.layers) - 1}")
         try:
             return self._by_name[key]

@@ -246,3 +246,18 @@ layer { name: "q" type: "Pooling" bottom: "data" top: "q"
     assert graph.tensors["q"].shape == (1, 64, 57, 57)
     with pytest.raises(ModelError, match="round_mode CEIL and ceil_mode false disagree"):
         parse_prototxt(text.replace("ceil_mode: false", "ceil_mode: false round_mode: CEIL"))
+
+
+def test_graph_layer_lookup_by_index_name_and_numpy_int():
+    import numpy as np
+
+    graph = parse_prototxt(nets.CHAIN)
+    assert graph.layer(3).name == "conv2"
+    assert graph.layer(np.int64(3)).name == "conv2"
+    assert graph.layer("conv2").index == 3
+    with pytest.raises(ModelError, match="no layer with index 7; expected 0..6"):
+        graph.layer(7)
+    with pytest.raises(ModelError, match="no layer named 'nope'"):
+        graph.layer("nope")
+    with pytest.raises(ModelError, match="no tensor named 'conv9'"):
+        graph.producer("conv9")
