@@ -236,7 +236,7 @@ class Graph:
             self._by_name.setdefault(layer.name, layer)
             for top in layer.tops:
                 self._producer[top] = layer
-            for bottom in layer.bottoms:
+            for bottom in dict.fromkeys(layer.bottoms):  # reading a tensor twice counts once
                 consumers.setdefault(bottom, []).append(layer)
         self._consumers = {name: tuple(found) for name, found in consumers.items()}
 

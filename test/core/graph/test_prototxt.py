@@ -261,3 +261,10 @@ def test_graph_layer_lookup_by_index_name_and_numpy_int():
         graph.layer("nope")
     with pytest.raises(ModelError, match="no tensor named 'conv9'"):
         graph.producer("conv9")
+
+
+def test_a_layer_reading_a_tensor_twice_is_one_consumer():
+    text = nets.input_layer() + nets.layer("sq", "Eltwise", ["data", "data"], ["sq"],
+                                           "eltwise_param { operation: PROD }")
+    graph = parse_prototxt(text)
+    assert graph.consumers("data") == (graph.layer("sq"),)
