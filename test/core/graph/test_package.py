@@ -6,7 +6,7 @@ import sys
 PROBE = """
 import sys
 import hax_conn_core.graph as graph
-light = not any(m.split('.')[0] in ('google', 'yaml', 'numpy') for m in sys.modules)
+light = not any(m in ('google.protobuf', 'yaml', 'numpy') for m in sys.modules)
 from hax_conn_core.graph import load_prototxt, group_layers, LayerGroup, valid_cuts
 from hax_conn_core.graph.prototxt import load_prototxt as direct
 print(light, load_prototxt is direct, LayerGroup.__name__)
