@@ -77,6 +77,8 @@ class GraphCommand(Command):
 
 
 def _document(model_id, path, graph, groups, report, device, dla, dtype_bytes) -> Dict[str, Any]:
+    from hax_conn_core.graph.grouping import group_costs
+
     stats = graph.layer_stats(dtype_bytes)
     group_by_layer = {}
     for group in groups:
@@ -109,9 +111,11 @@ def _document(model_id, path, graph, groups, report, device, dla, dtype_bytes) -
                    "bytes_moved": sum(s.bytes_moved for s in stats)},
         "layers": layers,
         "groups": [{"index": g.index, "first": g.first, "last": g.last, "flops": g.flops,
-                    "dla_ok": g.dla_ok,
+                    "dla_ok": g.dla_ok, "params": c.params, "weight_bytes": c.weight_bytes,
+                    "bytes_moved": c.bytes_moved, "input_bytes": c.input_bytes,
+                    "output_bytes": c.output_bytes,
                     "cut_tensor": report[g.last][2][0] if g.last < len(graph.layers) - 1
-                    else None} for g in groups],
+                    else None} for g, c in zip(groups, group_costs(graph, groups, dtype_bytes))],
         "valid_cuts": [{"after": i, "tensor": crossing[0]}
                        for i, valid, crossing, _ in report if valid],
     }

@@ -169,6 +169,50 @@ def _fences(graph: Graph, rules, bounds: Sequence[int]) -> FrozenSet[int]:
     return frozenset(forced)
 
 
+@dataclass(frozen=True)
+class GroupCost:
+    """What one group computes and moves, for an element size ``dtype_bytes``.
+
+    ``bytes_moved`` sums its layers' weights, inputs read and outputs written (as
+    :class:`~hax_conn_core.graph.model.LayerStats`); ``input_bytes`` / ``output_bytes`` are the
+    tensors entering / leaving the group (at a transition, what is handed over).
+    """
+
+    index: int
+    params: int
+    flops: int
+    weight_bytes: int
+    bytes_moved: int
+    input_bytes: int
+    output_bytes: int
+
+
+def group_costs(graph: Graph, groups: Sequence[LayerGroup], dtype_bytes: int = 4
+                ) -> Tuple[GroupCost, ...]:
+    """Aggregate layer costs per group, plus the bytes entering and leaving each group."""
+    from hax_conn_core.graph.shapes import count
+
+    stats = graph.layer_stats(dtype_bytes)
+    costs = []
+    for group in groups:
+        inside = graph.layers[group.first:group.last + 1]
+        produced = {t for layer in inside for t in layer.tops}
+        entering = {b for layer in inside for b in layer.bottoms if b not in produced}
+        if group.first == 0:
+            entering |= set(graph.inputs)
+        later = {b for layer in graph.layers[group.last + 1:] for b in layer.bottoms}
+        leaving = {t for t in produced if t in later or t in graph.outputs}
+        part = stats[group.first:group.last + 1]
+        costs.append(GroupCost(
+            index=group.index, params=sum(s.params for s in part),
+            flops=sum(s.flops for s in part),
+            weight_bytes=sum(s.weight_bytes for s in part),
+            bytes_moved=sum(s.bytes_moved for s in part),
+            input_bytes=sum(count(graph.tensors[t].shape) for t in entering) * dtype_bytes,
+            output_bytes=sum(count(graph.tensors[t].shape) for t in leaving) * dtype_bytes))
+    return tuple(costs)
+
+
 def group_of(groups: Sequence[LayerGroup], layer_index: int) -> Optional[LayerGroup]:
     """The group holding layer ``layer_index``, or None."""
     for group in groups:

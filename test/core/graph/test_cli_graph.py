@@ -38,6 +38,8 @@ def test_json_output_of_a_prototxt_path(chain_file):
     assert doc["groups"][-1]["dla_ok"] is False  # Softmax, Xavier rules
     assert doc["layers"][6]["dla_unsupported"] == "dla does not run Softmax layers"
     assert doc["totals"]["params"] == sum(layer["params"] for layer in doc["layers"])
+    assert doc["totals"]["bytes_moved"] == sum(g["bytes_moved"] for g in doc["groups"])
+    assert doc["groups"][0]["input_bytes"] == 3 * 8 * 8 * 4
 
 
 def test_tables_for_a_prototxt(chain_file):

@@ -2,10 +2,11 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
 from hax_conn_core.errors import ConfigError
-from hax_conn_core.graph.cuts import valid_cuts
+from hax_conn_core.graph.cuts import cut_tensor, valid_cuts
 from hax_conn_core.graph.grouping import group_layers, group_of
 from hax_conn_core.graph.prototxt import parse_prototxt
 
@@ -122,3 +123,20 @@ def test_fence_in_the_middle_and_fences_beyond_the_target():
     _check_partition(graph, groups)
     # a target of 1 cannot hold the fences: the fences win
     assert [g.dla_ok for g in group_layers(graph, 1)] == [True, False, True]
+
+
+def test_group_costs_add_up_and_count_the_handed_over_tensors():
+    from hax_conn_core.graph.grouping import group_costs
+
+    graph = parse_prototxt(nets.CHAIN)  # conv2 (3) -> pool (4) 1x4x4x4 -> fc (5) -> prob (6)
+    groups = group_layers(graph, 3, "orin-agx")
+    costs = group_costs(graph, groups, dtype_bytes=2)
+    stats = graph.layer_stats(2)
+    assert sum(c.flops for c in costs) == sum(s.flops for s in stats)
+    assert sum(c.bytes_moved for c in costs) == sum(s.bytes_moved for s in stats)
+    assert sum(c.params for c in costs) == graph.param_count()
+    assert costs[0].input_bytes == 3 * 8 * 8 * 2            # the image
+    assert costs[-1].output_bytes == 10 * 2                 # the probabilities
+    for before, after, group in zip(costs, costs[1:], groups):
+        handed = graph.tensors[cut_tensor(graph, group.last)].shape
+        assert before.output_bytes == after.input_bytes == np.prod(handed) * 2
