@@ -5,6 +5,8 @@ generates the messages in msg/; it ignores this file. ``make setup`` uses it for
 install into .venv that provides the ``hax-conn`` command and the node executables.
 """
 
+from glob import glob
+
 from setuptools import find_packages, setup
 
 NODE_EXECUTABLES = [
@@ -19,8 +21,14 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["hax_conn_core", "hax_conn_core.*",
                                     "hax_conn_ros", "hax_conn_ros.*"]),
-    package_data={"hax_conn_core": ["**/*.proto", "**/*.json"]},
-    install_requires=["numpy", "rich", "protobuf"],
+    # Shipped data goes where an ament install puts it, <prefix>/share/hax_conn_ros/, which is
+    # where hax_conn_core.resources looks outside a source tree.
+    data_files=[
+        ("share/hax_conn_ros/prototxts", sorted(glob("prototxts/*.prototxt"))),
+        ("share/hax_conn_ros/profiles", sorted(glob("profiles/*.json"))),
+        ("share/hax_conn_ros/config/devices", sorted(glob("config/devices/*.yaml"))),
+    ],
+    install_requires=["numpy", "rich", "protobuf", "PyYAML"],
     extras_require={
         "plan": ["z3-solver"],
         "onnx": ["onnx", "onnxruntime"],

@@ -40,3 +40,30 @@ def test_generated_messages_import_from_the_same_package_as_our_modules():
 
     assert Path(hax_conn_ros.__path__[0]) == ROOT / "hax_conn_ros"
     assert msg.Schedule.__name__ == "Schedule"
+
+
+def test_plain_pip_install_ships_the_data_and_finds_it(tmp_path):
+    """A non-editable install puts prototxts/profiles/config under <prefix>/share/hax_conn_ros."""
+    import shutil
+    import subprocess
+    import sys
+
+    # Build from a copy: an in-tree build would leave build/ and *.egg-info in the checkout.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".hypothesis"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                              "--no-deps", str(source)], capture_output=True, text=True,
+                             timeout=600)
+    assert install.returncode == 0, install.stdout + install.stderr
+    probe = ("from hax_conn_core.resources import data_dir; "
+             "print(data_dir('prototxts')); print(data_dir('profiles')); print(data_dir('config'))")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    share = venv / "share" / "hax_conn_ros"
+    assert out.stdout.split() == [str(share / "prototxts"), str(share / "profiles"),
+                                  str(share / "config")]
+    assert (share / "prototxts" / "googlenet.prototxt").is_file()
