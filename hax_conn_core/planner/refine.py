@@ -16,6 +16,7 @@ the best schedule found so far is returned with a warning.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -30,8 +31,6 @@ RLIMIT_PER_CHECK = 40_000_000
 RLIMIT_TOTAL = 400_000_000
 #: Most assignments simulated before the search stops (a safety net like the deadline).
 MAX_CANDIDATES = 5000
-#: A throughput model is rebuilt when the incumbent's period moved this much from its estimate.
-PERIOD_REBUILD = 0.03
 
 
 @dataclass(frozen=True)
@@ -96,107 +95,99 @@ class Search:
             self.source = source
         return ms
 
-    def _formulation(self) -> Formulation:
-        horizon = self.best_ms
-        if not self.exact_bound and self.objective == "throughput":
-            horizon = self.best_ms * self.frames
-        period = self.best_ms
-        if period == float("inf"):
-            # No seed fits the budget: a rough period (all work spread evenly) until the
-            # first schedule is found.
-            fastest = sum(min(g.time_ms.values()) for d in self.profile.dnns.values()
-                          for g in d.groups)
-            period = fastest / len(self.profile.device.accelerators)
-        form = Formulation(self.profile, self.objective, self.k, self.frames,
-                           horizon_ms=horizon, period_ms=period, seed=self.seed)
-        for key in self.tried:
-            form.block(dict(zip(self.names, key)))
-        return form
-
     def run(self, seeds: Sequence[Seed]) -> SearchOutcome:
         for s in seeds:
             self.simulate(s.assignments, s.name)
-        form = self._formulation()
-        period_estimate = self.best_ms
-        checks = 0
-        rlimit_used = 0
-        z3_time = 0.0
-        lower = 0.0  # every untried assignment has a model value above this
-        descending = True
-        bound = self.best_ms / (1.0 + self.gap)
+        form = Formulation(self.profile, self.objective, self.k, self.frames, seed=self.seed)
+        for key in self.tried:
+            form.block(dict(zip(self.names, key)))
+        self.form = form
+        self.checks = 0
+        self.rlimit_used = 0
+        self.z3_time = 0.0
+        self.stop = ""
+        self.reason = ""
+        # Phase 1, bisection: down to the smallest model value of any untried assignment (to
+        # within a band), every assignment met on the way simulated, so that the incumbent
+        # improves early. Phase 2: every untried assignment whose model value is at most
+        # incumbent / (1 + gap) is simulated, until none is left.
+        lower, upper = 0.0, self.best_ms
+        while upper - lower > self._band() and not self.stop:
+            mid = (lower + upper) / 2.0 if upper != math.inf else math.inf
+            out = self._check(mid)
+            if out is None:
+                break
+            if out.status == "unsat":
+                lower = mid
+            else:
+                upper = min(out.model_ms, self.best_ms)
         status = ""
-        reason = ""
-        while True:
+        while not self.stop:
             target = self.best_ms / (1.0 + self.gap)
             if lower >= target:
                 status = "optimal" if self.exact_bound else "model-exhausted"
                 break
-            if len(self.tried) >= MAX_CANDIDATES:
-                status = "candidate-limit"
-                break
-            remaining_ms = None
-            if self.deadline is not None:
-                remaining_ms = int((self.deadline - time.monotonic()) * 1000)
-                if remaining_ms <= 0:
-                    status = "timeout"
-                    break
-            budget = min(self.rlimit_per_check, self.rlimit_total - rlimit_used)
-            if budget <= 0:
-                status = "resource-limit"
-                break
-            bound = min(bound, target)
-            t0 = time.perf_counter()
-            out: CheckOutcome = form.check(bound, budget, remaining_ms)
-            z3_time += time.perf_counter() - t0
-            checks += 1
-            rlimit_used += out.rlimit_used
-            if out.status == "unknown":
-                reason = out.reason
-                status = "timeout" if "timeout" in reason or "canceled" in reason \
-                    else "resource-limit"
-                break
-            if out.status == "unsat" and self.best is None:
+            bound = target
+            out = self._check(bound)
+            if out is not None and out.status == "unsat":
+                lower = bound
+        status = self.stop or status
+        return self._outcome(status, lower)
+
+    def _band(self) -> float:
+        return 2.0 * self.gap * self.best_ms if self.best_ms != math.inf else math.inf
+
+    def _check(self, bound: float) -> Optional[CheckOutcome]:
+        """One Z3 check; a found assignment is simulated and blocked. None when stopped."""
+        if len(self.tried) >= MAX_CANDIDATES:
+            self.stop = "candidate-limit"
+            return None
+        remaining_ms = None
+        if self.deadline is not None:
+            remaining_ms = int((self.deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                self.stop = "timeout"
+                return None
+        budget = min(self.rlimit_per_check, self.rlimit_total - self.rlimit_used)
+        if budget <= 0:
+            self.stop = "resource-limit"
+            return None
+        t0 = time.perf_counter()
+        out = self.form.check(bound, budget, remaining_ms)
+        self.z3_time += time.perf_counter() - t0
+        self.checks += 1
+        self.rlimit_used += out.rlimit_used
+        if out.status == "unknown":
+            self.reason = out.reason
+            self.stop = ("timeout" if "timeout" in out.reason or "canceled" in out.reason
+                         else "resource-limit")
+            return None
+        if out.status == "unsat":
+            if self.best is None:
                 raise SolverError(f"no schedule fits: with at most {self.k} transition(s) per "
-                                  f"DNN, some DNN has groups that no single accelerator "
-                                  f"sequence can run; allow more transitions")
-            if out.status == "unsat":
-                lower = max(lower, bound)
-                descending = False
-                bound = target
-                continue
-            self.simulate(out.assignments, "z3")
-            form.block(out.assignments)
-            if descending:
-                # Just under this answer's model value, to reach the model's optimum quickly.
-                bound = max(lower, out.model_ms - self.gap * 0.25 * self.best_ms)
-                if bound <= lower:
-                    descending = False
-                    bound = self.best_ms / (1.0 + self.gap)
-            else:
-                bound = self.best_ms / (1.0 + self.gap)
-            if (not self.exact_bound and self.objective == "throughput"
-                    and abs(self.best_ms - period_estimate) > PERIOD_REBUILD * period_estimate):
-                # The streaming-contention estimate used the old period: rebuild with the new one.
-                form = self._formulation()
-                period_estimate = self.best_ms
-                lower = 0.0
+                                  f"DNN, some DNN has groups that no sequence of accelerators "
+                                  f"can run; allow more transitions")
+            return out
+        self.simulate(out.assignments, "z3")
+        self.form.block(out.assignments)
+        return out
+
+    def _outcome(self, status: str, lower: float) -> SearchOutcome:
         warnings = []
-        lower_bound = None
-        if self.exact_bound:
-            lower_bound = min(lower, self.best_ms)
+        lower_bound = min(lower, self.best_ms) if self.exact_bound else None
         if status in ("timeout", "resource-limit", "candidate-limit"):
             what = {"timeout": "the time limit (--timeout)",
                     "resource-limit": "Z3's resource limit (rlimit)",
                     "candidate-limit": f"the limit of {MAX_CANDIDATES} simulated candidates"}
-            msg = (f"the search stopped at {what[status]} after {checks} Z3 checks and "
+            msg = (f"the search stopped at {what[status]} after {self.checks} Z3 checks and "
                    f"{len(self.tried)} simulated schedules; returning the best found so far")
-            if lower_bound is not None and lower_bound > 0:
+            if lower_bound:
                 msg += (f" (at most {100.0 * (self.best_ms / lower_bound - 1.0):.1f}% above the "
                         f"best possible)")
-            if reason:
-                msg += f" [Z3: {reason}]"
+            if self.reason:
+                msg += f" [Z3: {self.reason}]"
             warnings.append(msg)
         return SearchOutcome(assignments=self.best, predicted_ms=self.best_ms, source=self.source,
-                             status=status, lower_bound_ms=lower_bound, checks=checks,
-                             candidates=len(self.tried), z3_time_s=z3_time,
-                             rlimit_used=rlimit_used, warnings=warnings)
+                             status=status, lower_bound_ms=lower_bound, checks=self.checks,
+                             candidates=len(self.tried), z3_time_s=self.z3_time,
+                             rlimit_used=self.rlimit_used, warnings=warnings)
