@@ -4,10 +4,10 @@ The incumbent starts as the best of the seed schedules (the baselines that fit t
 budget), judged by simulation. Then, repeatedly, Z3 is asked for an assignment not tried yet
 whose model value is at most ``incumbent / (1 + gap)``; each answer is simulated, kept if it
 beats the incumbent, and blocked. When Z3 answers *unsat*, no untried assignment can do better
-by more than ``gap`` under the model. For latency on two accelerators the model's value is a
+by more than ``gap`` under the model. For latency the model's value is a
 lower bound of the simulated latency, so this proves the incumbent within ``gap`` of the best
-schedule the simulator can find. Before that, a descent phase (bound just under the last
-answer's model value) reaches the model's optimum quickly so that the incumbent improves early.
+schedule the simulator can find. Before that, a bisection phase reaches the smallest model
+value quickly, simulating what it meets, so that the incumbent improves early.
 
 Everything is deterministic: Z3 runs with a fixed seed and a resource limit (``rlimit``) per
 check and in total; a wall-clock deadline is only a safety net. When a limit stops the search,
@@ -47,7 +47,7 @@ class SearchOutcome:
     predicted_ms: float
     source: str  # "z3" or the name of the seed that stayed best
     status: str  # "optimal" | "model-exhausted" | "resource-limit" | "timeout" | "candidate-limit"
-    lower_bound_ms: Optional[float]  # latency on two accelerators: proven bound on every schedule
+    lower_bound_ms: Optional[float]  # latency: proven bound on every schedule
     checks: int = 0
     candidates: int = 0
     z3_time_s: float = 0.0
@@ -74,8 +74,9 @@ class Search:
         self.rlimit_total = rlimit_total
         self.deadline = deadline
         self.names = tuple(profile.dnns)
-        self.exact_bound = ((objective == "latency" or frames_in_flight == 1)
-                            and len(profile.device.accelerators) == 2)
+        # Latency: every term of the model bounds the simulated latency from below (on any
+        # number of accelerators). Throughput: up to the warm-up/measurement edges.
+        self.exact_bound = objective == "latency" or frames_in_flight == 1
         self.tried: Dict[Tuple, float] = {}
         self.best: Optional[Assignments] = None
         self.best_ms = float("inf")
@@ -159,8 +160,9 @@ class Search:
         self.rlimit_used += out.rlimit_used
         if out.status == "unknown":
             self.reason = out.reason
-            self.stop = ("timeout" if "timeout" in out.reason or "canceled" in out.reason
-                         else "resource-limit")
+            # Z3 says "canceled" for both limits: the clock tells them apart.
+            timed_out = self.deadline is not None and time.monotonic() >= self.deadline - 0.01
+            self.stop = "timeout" if timed_out else "resource-limit"
             return None
         if out.status == "unsat":
             if self.best is None:

@@ -1,0 +1,132 @@
+"""The planner on hand-computed cases, its limits and its options."""
+
+import pytest
+
+from hax_conn_core.errors import ConfigError, SolverError
+from hax_conn_core.planner import plan
+from hax_conn_core.schedule import count_transitions
+from hax_conn_core.simulator import simulate
+from test.core.strategies import group, make_profile
+
+# Each DNN: a first group the GPU runs 3x faster, a second the DLA runs 3x faster; no demand,
+# so no contention, no transition cost.
+SPLIT_WINS = {
+    "a": [group({"gpu": 1.0, "dla": 3.0}), group({"gpu": 3.0, "dla": 1.0})],
+    "b": [group({"gpu": 1.0, "dla": 3.0}), group({"gpu": 3.0, "dla": 1.0})],
+}
+
+
+def test_split_beats_every_whole_mapping():
+    # Hand-computed: a[0] GPU 0-1, b[0] GPU 1-2, a[1] DLA 1-2, b[1] DLA 2-3: 3 ms. The best whole
+    # mapping (a on GPU, b on DLA, or the reverse) takes 4 ms; GPU-only 8 ms.
+    result = plan(make_profile(SPLIT_WINS))
+    assert result.schedule.assignments == {"a": ("gpu", "dla"), "b": ("gpu", "dla")}
+    assert result.predicted_ms == pytest.approx(3.0)
+    assert result.status == "optimal"
+    by_name = {b.name: b.schedule.predicted_ms for b in result.baselines}
+    assert by_name["GPU-only"] == pytest.approx(8.0)
+    assert by_name["GPU&DLA"] == pytest.approx(4.0)
+
+
+def test_no_transition_budget_gives_a_whole_mapping_and_says_so():
+    result = plan(make_profile(SPLIT_WINS), max_transitions=0)
+    assert all(count_transitions(a) == 0 for a in result.schedule.assignments.values())
+    assert result.predicted_ms == pytest.approx(4.0)
+    assert any("whole" in note for note in result.notes)
+
+
+def test_two_transitions_are_used_when_they_pay():
+    # GPU-fast, DLA-fast, GPU-fast groups: with K = 2 the DNN alternates; with K = 1 it cannot.
+    alternating = [group({"gpu": 1.0, "dla": 4.0}), group({"gpu": 4.0, "dla": 1.0}),
+                   group({"gpu": 1.0, "dla": 4.0})]
+    profile = make_profile({"a": alternating})
+    two = plan(profile, max_transitions=2)
+    assert two.schedule.assignments == {"a": ("gpu", "dla", "gpu")}
+    assert two.predicted_ms == pytest.approx(3.0)
+    one = plan(profile, max_transitions=1)
+    assert one.predicted_ms == pytest.approx(6.0)  # gpu, gpu, gpu or gpu, dla, dla
+    assert max(count_transitions(a) for a in one.schedule.assignments.values()) <= 1
+
+
+@pytest.mark.parametrize("demand, expected_ms, b_on", [
+    # No memory traffic: b on the DLA overlaps a: max(2, 1.2) = 2 ms (GPU-only: 3 ms).
+    (0.0, 2.0, "dla"),
+    # Heavy traffic: u = (90 + 90) / 100 -> S = 2 (the curve's end). Overlapped, both run at
+    # half speed: b finishes at 2.4 ms, a has done 1.2 of 2 ms and ends at 3.2 ms. So the
+    # GPU-only schedule (a then b, 3 ms) wins.
+    (90.0, 3.0, "gpu"),
+])
+def test_contention_decides_where_a_dnn_goes(demand, expected_ms, b_on):
+    profile = make_profile({"a": [group({"gpu": 2.0}, {"gpu": demand})],
+                            "b": [group({"gpu": 1.0, "dla": 1.2},
+                                        {"gpu": demand, "dla": demand})]})
+    result = plan(profile)
+    assert result.schedule.assignments["b"] == (b_on,)
+    assert result.predicted_ms == pytest.approx(expected_ms)
+    assert result.predicted_ms == pytest.approx(simulate(profile, result.schedule).predicted_ms)
+
+
+def test_same_input_same_plan():
+    profile = make_profile(SPLIT_WINS)
+    first, second = plan(profile, max_transitions=2), plan(profile, max_transitions=2)
+    assert first.schedule.assignments == second.schedule.assignments
+    assert first.predicted_ms == second.predicted_ms
+    assert first.checks == second.checks
+
+
+def test_a_spent_time_limit_returns_the_best_so_far_with_a_warning():
+    profile = make_profile(SPLIT_WINS)
+    result = plan(profile, timeout_s=1e-9)
+    assert result.status == "timeout"
+    assert result.warnings and "best found so far" in result.warnings[0]
+    assert result.predicted_ms == pytest.approx(simulate(profile, result.schedule).predicted_ms)
+
+
+def test_a_spent_resource_limit_returns_the_best_so_far_with_a_warning():
+    profile = make_profile(SPLIT_WINS)
+    result = plan(profile, rlimit_total=1)
+    assert result.status == "resource-limit"
+    assert result.warnings and "resource limit" in result.warnings[0]
+    best_baseline = min(b.schedule.predicted_ms for b in result.baselines if b.transitions <= 1)
+    assert result.predicted_ms <= best_baseline + 1e-9
+
+
+def test_schedule_records_what_it_was_planned_on():
+    profile = make_profile(SPLIT_WINS)
+    result = plan(profile, objective="throughput", max_transitions=2, frames_in_flight=3)
+    s = result.schedule
+    assert s.profile_sha256 == profile.sha256
+    assert s.max_transitions == 2 and s.frames_in_flight == 3 and s.objective == "throughput"
+    assert s.solver["name"] == "z3" and s.solver["status"] == result.status
+    assert s.solver["time_s"] >= 0
+
+
+def test_three_accelerators():
+    three = {"gpu": 2.0, "dla0": 2.0, "dla1": 2.0}
+    profile = make_profile({"a": [group(three)] * 2, "b": [group(three)] * 2,
+                            "c": [group(three)] * 2},
+                           accelerators=("gpu", "dla0", "dla1"))
+    result = plan(profile, max_transitions=0)
+    # One DNN per accelerator: 4 ms.
+    assert result.predicted_ms == pytest.approx(4.0)
+    assert len({a[0] for a in result.schedule.assignments.values()}) == 3
+
+
+def test_no_schedule_fits_the_budget():
+    # a's groups run on different accelerators only: it needs one transition.
+    profile = make_profile({"a": [group({"gpu": 1.0}), group({"dla": 1.0})]})
+    with pytest.raises(SolverError, match="no schedule fits"):
+        plan(profile, max_transitions=0)
+    assert plan(profile, max_transitions=1).schedule.assignments == {"a": ("gpu", "dla")}
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"objective": "speed"}, "objective: expected one of latency, throughput"),
+    ({"max_transitions": -1}, "max transitions: expected an integer >= 0"),
+    ({"max_transitions": 1.5}, "max transitions: expected an integer >= 0"),
+    ({"timeout_s": 0}, "timeout: expected a number of seconds > 0"),
+    ({"frames_in_flight": 0}, "frames in flight: expected an integer >= 1"),
+])
+def test_bad_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        plan(make_profile(SPLIT_WINS), **kwargs)
