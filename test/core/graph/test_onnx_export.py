@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hax_conn_core.errors import ModelError
+from hax_conn_core.errors import BackendError, ModelError, SetupError
 from hax_conn_core.graph.model import Graph
 from hax_conn_core.graph.onnx_export import IR_VERSION, OPSET, export, layer_range
 from hax_conn_core.graph.onnx_run import OnnxRunner
@@ -354,12 +354,16 @@ def test_range_with_two_tensors_crossing_each_way():
     np.testing.assert_array_equal(y["prob"], whole["prob"])
 
 
+def wide_net():
+    return net((1, 3, 8, 8), layer("conv", "Convolution", ["data"], ["conv"],
+                                   "convolution_param { num_output: 32 kernel_size: 3 }"),
+               layer("fc", "InnerProduct", ["conv"], ["fc"],
+                     "inner_product_param { num_output: 10 }"),
+               layer("prob", "Softmax", ["fc"], ["prob"]))
+
+
 def test_external_weights_give_the_same_output():
-    graph = net((1, 3, 8, 8), layer("conv", "Convolution", ["data"], ["conv"],
-                                    "convolution_param { num_output: 32 kernel_size: 3 }"),
-                layer("fc", "InnerProduct", ["conv"], ["fc"],
-                      "inner_product_param { num_output: 10 }"),
-                layer("prob", "Softmax", ["fc"], ["prob"]))
+    graph = wide_net()
     x = rand((1, 3, 8, 8))
     weights = seeded_weights(graph)
     _, embedded = run(graph, x, weights)
@@ -412,3 +416,25 @@ def test_subgraph_with_the_whole_weights_is_the_same_part():
     assert part.inputs == ("stem",)
     as_subgraph = OnnxRunner(export(part, weights)).run(stem)
     np.testing.assert_array_equal(as_subgraph["prob"], as_range["prob"])
+
+
+def test_runner_checks_inputs_and_reports_failures(monkeypatch):
+    graph = inception_like()
+    runner = OnnxRunner(export(graph), threads=1)
+    assert runner.inputs == {"data": (1, 3, 8, 8)} and runner.outputs == ("prob",)
+    with pytest.raises(BackendError, match=r"inputs are \['data'\]; missing \['data'\], "
+                                           r"unknown \['x'\]"):
+        runner.run({"x": rand((1, 3, 8, 8))})
+    with pytest.raises(BackendError, match=r"input 'data' has shape \(1, 3, 4, 4\); "
+                                           r"expected \(1, 3, 8, 8\)"):
+        runner.run({"data": rand((1, 3, 4, 4))})
+    with pytest.raises(BackendError, match="onnxruntime could not load the model"):
+        OnnxRunner(b"not a model")
+    external = {}
+    model = export(wide_net(), external=external)
+    assert external
+    with pytest.raises(BackendError, match="could not load"):
+        OnnxRunner(model)  # the external weights are not given
+    monkeypatch.setenv("HAX_CONN_ORT_THREADS", "zero")
+    with pytest.raises(SetupError, match=r"HAX_CONN_ORT_THREADS='zero': expected a positive"):
+        OnnxRunner(export(graph))
