@@ -187,6 +187,9 @@ def _layer_classes() -> SimpleNamespace:
             self.input_names = tuple(input_names)
             self.output_names = tuple(output_names)
             self.channels_last = channels_last
+            # Follows .to() / .half(): where and in what dtype run() puts its inputs, also
+            # for a range without weights (pooling only).
+            self.register_buffer("placement", torch.zeros(0))
 
         def forward(self, *inputs):
             if len(inputs) != len(self.input_names):
@@ -208,9 +211,7 @@ def _layer_classes() -> SimpleNamespace:
         @torch.no_grad()
         def run(self, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
             """Dict form: name -> numpy array in, name -> float32 numpy array out."""
-            reference = next(iter(self.buffers()), None)
-            device = reference.device if reference is not None else "cpu"
-            dtype = reference.dtype if reference is not None else torch.float32
+            device, dtype = self.placement.device, self.placement.dtype
             xs = [torch.from_numpy(np.ascontiguousarray(inputs[name], np.float32))
                   .to(device=device, dtype=dtype) for name in self.input_names]
             return {name: y.float().cpu().numpy()

@@ -47,6 +47,7 @@ def compare_small(graph, x, rtol=1e-5, atol=1e-5, **kwargs):
     weights = seeded_weights(graph)
     expected = ort(graph, weights, {"data": x})
     module = build_module(graph, weights, device=DEVICE, **kwargs)
+    assert module.placement.device.type == torch.device(DEVICE).type  # weightless too
     got = module.run({"data": x})
     assert set(got) == set(expected)
     for name in expected:
