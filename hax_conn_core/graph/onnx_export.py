@@ -127,9 +127,12 @@ class PoolAxis:
     excess: int     # windows floor-mode pooling makes beyond ``output`` (sliced off)
 
 
-def caffe_pool_output(size: int, kernel: int, stride: int, pad: int, any_pad: bool) -> int:
-    """Caffe's pooled size: ceil rounding, minus a last window starting in the padding."""
-    output = -(-(size + 2 * pad - kernel) // stride) + 1
+def caffe_pool_output(size: int, kernel: int, stride: int, pad: int, any_pad: bool,
+                      ceil: bool = True) -> int:
+    """Caffe's pooled size: ceil rounding (``round_mode: FLOOR``: floor), minus a last window
+    starting in the padding."""
+    span = size + 2 * pad - kernel
+    output = (-(-span // stride) if ceil else span // stride) + 1
     if any_pad and (output - 1) * stride >= size + pad:
         output -= 1
     return output
@@ -143,13 +146,14 @@ def pool_axes(in_shape: Sequence[int], params, layer: "Layer",
     overhang is measured from ``size + 2 * pad``; otherwise (MAX) from ``size + pad``.
     """
     any_pad = any(params.pad)
+    ceil = getattr(params, "round_mode", "CEIL") != "FLOOR"
     axes = []
     for size, kernel, stride, pad in zip(in_shape[2:], params.kernel, params.stride,
                                          params.pad):
         if pad >= kernel:
             raise ModelError(f"{layer.where()}: pad {pad} >= kernel {kernel}; Caffe requires "
                              "pad < kernel in pooling")
-        output = caffe_pool_output(size, kernel, stride, pad, any_pad)
+        output = caffe_pool_output(size, kernel, stride, pad, any_pad, ceil)
         if output < 1:
             raise ModelError(f"{layer.where()}: kernel {kernel} does not fit an input of "
                              f"size {size} with pad {pad}")

@@ -54,13 +54,14 @@ def compare_small(graph, x, rtol=1e-5, atol=1e-5, **kwargs):
         np.testing.assert_allclose(got[name], expected[name], rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("round_mode", ["CEIL", "FLOOR"])
 @pytest.mark.parametrize("method", ["MAX", "AVE"])
 @pytest.mark.parametrize("size,kernel,stride,pad", POOL_CASES)
-def test_caffe_pooling(method, size, kernel, stride, pad):
+def test_caffe_pooling(method, size, kernel, stride, pad, round_mode):
     shape = (1, 3) + size
     graph = net(shape, layer("pool", "Pooling", ["data"], ["pool"],
                              f"pooling_param {{ pool: {method} kernel_size: {kernel} "
-                             f"stride: {stride} pad: {pad} }}"))
+                             f"stride: {stride} pad: {pad} round_mode: {round_mode} }}"))
     compare_small(graph, rand(shape))
 
 

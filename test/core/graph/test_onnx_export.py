@@ -45,18 +45,19 @@ def rand(shape, seed=0):
 
 # --- numpy references of Caffe's layers -------------------------------------------------------
 
-def caffe_pooled_size(size, kernel, stride, pad, any_pad):
-    out = int(np.ceil((size + 2 * pad - kernel) / stride)) + 1
+def caffe_pooled_size(size, kernel, stride, pad, any_pad, ceil=True):
+    rounding = np.ceil if ceil else np.floor
+    out = int(rounding((size + 2 * pad - kernel) / stride)) + 1
     if any_pad and (out - 1) * stride >= size + pad:
         out -= 1
     return out
 
 
-def ref_pool(x, method, kernel, stride, pad):
+def ref_pool(x, method, kernel, stride, pad, ceil=True):
     n, c, h, w = x.shape
     any_pad = pad[0] > 0 or pad[1] > 0
-    oh = caffe_pooled_size(h, kernel[0], stride[0], pad[0], any_pad)
-    ow = caffe_pooled_size(w, kernel[1], stride[1], pad[1], any_pad)
+    oh = caffe_pooled_size(h, kernel[0], stride[0], pad[0], any_pad, ceil)
+    ow = caffe_pooled_size(w, kernel[1], stride[1], pad[1], any_pad, ceil)
     y = np.zeros((n, c, oh, ow), np.float64)
     for i in range(oh):
         for j in range(ow):
@@ -133,6 +134,20 @@ def test_pooling_matches_caffe(method, size, kernel, stride, pad):
     x = rand(shape)
     _, y = run(graph, x)
     expected = ref_pool(x, method, (kernel, kernel), (stride, stride), (pad, pad))
+    assert y["pool"].shape == expected.shape == graph.shape("pool")
+    np.testing.assert_allclose(y["pool"], expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+@pytest.mark.parametrize("size,kernel,stride,pad", POOL_CASES)
+def test_pooling_round_mode_floor(method, size, kernel, stride, pad):
+    shape = (1, 2) + size
+    graph = net(shape, layer("pool", "Pooling", ["data"], ["pool"],
+                             f"pooling_param {{ pool: {method} kernel_size: {kernel} "
+                             f"stride: {stride} pad: {pad} round_mode: FLOOR }}"))
+    x = rand(shape)
+    _, y = run(graph, x)
+    expected = ref_pool(x, method, (kernel, kernel), (stride, stride), (pad, pad), ceil=False)
     assert y["pool"].shape == expected.shape == graph.shape("pool")
     np.testing.assert_allclose(y["pool"], expected, rtol=RTOL, atol=ATOL)
 
