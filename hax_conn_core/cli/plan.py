@@ -128,6 +128,8 @@ def print_plan(profile, result) -> None:
     from hax_conn_core.schedule import describe_assignment
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 120  # piped or captured: keep table headers on one line
     schedule = result.schedule
     throughput = schedule.objective == "throughput"
     k = result.max_transitions

@@ -18,7 +18,7 @@ from hax_conn_core.schedule import count_transitions
 from hax_conn_core.simulator import predict_ms, simulate
 from test.core.strategies import assignments_for, small_profiles
 
-EXAMPLES = 200 if os.environ.get("HAX_CONN_TEST_ALL") == "1" else 25
+EXAMPLES = 200 if os.environ.get("HAX_CONN_TEST_ALL") == "1" else 60
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
