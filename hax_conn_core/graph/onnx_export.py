@@ -30,6 +30,7 @@ from typing import (TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tup
 import numpy as np
 
 from hax_conn_core.errors import InternalError, ModelError
+from hax_conn_core.graph.shapes import pool_output_size
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -127,17 +128,6 @@ class PoolAxis:
     excess: int     # windows floor-mode pooling makes beyond ``output`` (sliced off)
 
 
-def caffe_pool_output(size: int, kernel: int, stride: int, pad: int, any_pad: bool,
-                      ceil: bool = True) -> int:
-    """Caffe's pooled size: ceil rounding (``round_mode: FLOOR``: floor), minus a last window
-    starting in the padding."""
-    span = size + 2 * pad - kernel
-    output = (-(-span // stride) if ceil else span // stride) + 1
-    if any_pad and (output - 1) * stride >= size + pad:
-        output -= 1
-    return output
-
-
 def pool_axes(in_shape: Sequence[int], params, layer: "Layer",
               symmetric_pad: bool) -> Tuple[PoolAxis, PoolAxis]:
     """Geometry of a (non-global) Caffe pooling over the H and W axes of ``in_shape``.
@@ -153,7 +143,7 @@ def pool_axes(in_shape: Sequence[int], params, layer: "Layer",
         if pad >= kernel:
             raise ModelError(f"{layer.where()}: pad {pad} >= kernel {kernel}; Caffe requires "
                              "pad < kernel in pooling")
-        output = caffe_pool_output(size, kernel, stride, pad, any_pad, ceil)
+        output = pool_output_size(size, kernel, stride, pad, ceil, any_pad)
         if output < 1:
             raise ModelError(f"{layer.where()}: kernel {kernel} does not fit an input of "
                              f"size {size} with pad {pad}")

@@ -13,7 +13,7 @@ Every mismatch raises :class:`ModelError` naming the layer, its index and what w
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from hax_conn_core.errors import ModelError
 from hax_conn_core.graph.model import (
@@ -27,11 +27,17 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     return (size + 2 * pad - extent) // stride + 1
 
 
-def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool = True) -> int:
-    """Caffe's pooling output size along one axis (ceil by default, with the clip rule)."""
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool = True,
+                     any_pad: Optional[bool] = None) -> int:
+    """Caffe's pooling output size along one axis (ceil by default, with the clip rule).
+
+    Caffe applies the clip rule on both axes as soon as *either* axis is padded
+    (``if (pad_h_ || pad_w_)`` in pooling_layer.cpp): pass ``any_pad`` for a 2-D window;
+    it defaults to this axis's own ``pad > 0``.
+    """
     span = size + 2 * pad - kernel
     out = (-(-span // stride) if ceil else span // stride) + 1
-    if pad > 0 and (out - 1) * stride >= size + pad:
+    if (pad > 0 if any_pad is None else any_pad) and (out - 1) * stride >= size + pad:
         out -= 1  # the last window would start in the padding: Caffe drops it
     return out
 
@@ -87,8 +93,9 @@ def _pooling(layer: Layer, p: PoolingParams, bottom: Shape) -> Shape:
     if p.global_pooling:
         return (n, c, 1, 1)
     ceil = p.round_mode == "CEIL"
-    oh = pool_output_size(h, p.kernel[0], p.stride[0], p.pad[0], ceil)
-    ow = pool_output_size(w, p.kernel[1], p.stride[1], p.pad[1], ceil)
+    any_pad = p.pad[0] > 0 or p.pad[1] > 0
+    oh = pool_output_size(h, p.kernel[0], p.stride[0], p.pad[0], ceil, any_pad)
+    ow = pool_output_size(w, p.kernel[1], p.stride[1], p.pad[1], ceil, any_pad)
     return _positive(layer, (n, c, oh, ow),
                      f"input {h}x{w}, kernel {p.kernel}, stride {p.stride}, pad {p.pad}")
 
@@ -187,8 +194,15 @@ def output_shapes(layer: Layer, bottoms: Sequence[Shape]) -> Tuple[Shape, ...]:
         assert isinstance(p, SoftmaxParams)
         canonical_axis(layer, p.axis, len(bottoms[0]))
         return (bottoms[0],)
-    if kind in ("LRN", "BatchNorm"):
+    if kind == "LRN":
         _need_rank(layer, bottoms[0], 4)
+        return (bottoms[0],)
+    if kind == "BatchNorm":
+        # Caffe normalises per channel (axis 1) of an input of any rank >= 2, e.g. the (N, C)
+        # output of an InnerProduct.
+        if len(bottoms[0]) < 2:
+            raise ModelError(f"{layer.where()}: expected an input with a channel axis (N, C, ...), "
+                             f"got shape {_fmt(bottoms[0])}")
         return (bottoms[0],)
     if kind in ("ReLU", "Dropout"):
         return (bottoms[0],)

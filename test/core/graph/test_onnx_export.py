@@ -162,6 +162,20 @@ def test_pooling_rectangular_kernel_and_pads():
                                rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_pooling_clip_rule_applies_to_an_unpadded_axis_when_the_other_is_padded(method):
+    # Caffe's pooling_layer.cpp clips both axes when pad_h || pad_w. Width: 4, kernel 1,
+    # stride 2, pad 0 -> ceil(3 / 2) + 1 = 3, and (3 - 1) * 2 = 4 >= 4 + 0: clipped to 2.
+    graph = net((1, 2, 9, 4), layer("pool", "Pooling", ["data"], ["pool"],
+                                    f"pooling_param {{ pool: {method} kernel_h: 3 kernel_w: 1 "
+                                    "stride_h: 2 stride_w: 2 pad_h: 1 pad_w: 0 }"))
+    assert graph.shape("pool") == (1, 2, 5, 2)
+    x = rand((1, 2, 9, 4))
+    _, y = run(graph, x)
+    np.testing.assert_allclose(y["pool"], ref_pool(x, method, (3, 1), (2, 2), (1, 0)),
+                               rtol=RTOL, atol=ATOL)
+
+
 def test_ave_pooling_divisor_by_hand():
     """Ones in; Caffe's divisor counts the pad zone, not the ceil overhang (hand-computed)."""
     graph = net((1, 1, 3, 3), layer("pool", "Pooling", ["data"], ["pool"],
@@ -252,6 +266,24 @@ def test_lrn_even_size_is_refused():
                   graph.outputs)
     with pytest.raises(ModelError, match=r"'lrn' \(index 1.*local_size 4.*odd"):
         export(graph)
+
+
+def test_batchnorm_and_scale_after_inner_product_on_two_axes():
+    # Caffe accepts BatchNorm on the (N, C) output of an InnerProduct (channels = axis 1).
+    graph = net((2, 3, 2, 2),
+                layer("fc", "InnerProduct", ["data"], ["fc"], "inner_product_param { "
+                      "num_output: 4 }"),
+                layer("bn", "BatchNorm", ["fc"], ["fc"], "batch_norm_param { eps: 0.001 }"),
+                layer("sc", "Scale", ["fc"], ["fc"], "scale_param { bias_term: true }"))
+    assert graph.shape(graph.outputs[0]) == (2, 4)
+    w, b = rand((4, 12), 1), rand(4, 2)
+    mean, var, gamma, beta = rand(4, 3), np.abs(rand(4, 4)) + 0.5, rand(4, 5), rand(4, 6)
+    weights = {"fc": [w, b], "bn": [mean, var, np.array([1.0], np.float32)], "sc": [gamma, beta]}
+    x = rand((2, 3, 2, 2), 7)
+    _, y = run(graph, x, weights)
+    fc = x.reshape(2, 12).astype(np.float64) @ w.T + b
+    expected = (fc - mean) / np.sqrt(var + 0.001) * gamma + beta
+    np.testing.assert_allclose(y[graph.outputs[0]], expected, rtol=RTOL, atol=ATOL)
 
 
 def test_batchnorm_scale_relu_with_caffe_scale_factor():
