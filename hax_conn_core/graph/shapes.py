@@ -201,8 +201,8 @@ def output_shapes(layer: Layer, bottoms: Sequence[Shape]) -> Tuple[Shape, ...]:
         # Caffe normalises per channel (axis 1) of an input of any rank >= 2, e.g. the (N, C)
         # output of an InnerProduct.
         if len(bottoms[0]) < 2:
-            raise ModelError(f"{layer.where()}: expected an input with a channel axis (N, C, ...), "
-                             f"got shape {_fmt(bottoms[0])}")
+            raise ModelError(f"{layer.where()}: expected an input with a channel axis "
+                             f"(N, C, ...), got shape {_fmt(bottoms[0])}")
         return (bottoms[0],)
     if kind in ("ReLU", "Dropout"):
         return (bottoms[0],)

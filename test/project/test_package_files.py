@@ -59,7 +59,8 @@ def test_plain_pip_install_ships_the_data_and_finds_it(tmp_path):
                              timeout=600)
     assert install.returncode == 0, install.stdout + install.stderr
     probe = ("from hax_conn_core.resources import data_dir; "
-             "print(data_dir('prototxts')); print(data_dir('profiles')); print(data_dir('config'))")
+             "print(data_dir('prototxts')); print(data_dir('profiles')); "
+             "print(data_dir('config'))")
     out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
