@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: setup
-	HAX_CONN_TEST_ALL=1 $(PY) -m pytest $(PYTEST_ARGS)
+	HAX_CONN_TEST_ALL=1 HAX_CONN_SPLIT_REPORT=docs/split-equivalence-all.json $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
