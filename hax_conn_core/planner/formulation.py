@@ -61,6 +61,25 @@ def contention_factor(profile: Profile, group: Group, acc: str, partner: Group,
     return 1.0 - 1.0 / s
 
 
+def _scales(streaming: bool, frames_in_flight: int) -> Tuple[float, float]:
+    """How far the busy and chain sums may exceed the bound (throughput's window edges).
+
+    Latency: 1 and 1. Throughput measures ``(C[W+M-1] - C[W-1]) / M``; the ``M - D + 1``
+    frame-sets released at or after ``C[W-1]`` all run inside that window, so the window holds
+    at least ``M - D + 1`` frame-sets' work on each accelerator: busy <= P * M / (M - D + 1).
+    A frame-set is in flight from ``C[k-D]`` to ``C[k]``, so ``C[k] - C[k-D] >= chain`` and,
+    over ``floor(M / D)`` such steps, chain <= P * M / floor(M / D).
+    """
+    if not streaming:
+        return 1.0, 1.0
+    from hax_conn_core.simulator import MEASURED_FRAME_SETS as m
+
+    d = frames_in_flight
+    busy = m / (m - d + 1) if m - d + 1 > 0 else math.inf
+    chain = m / (m // d) if m // d > 0 else math.inf
+    return busy, chain
+
+
 def _units(ms: float) -> int:
     return int(math.floor(ms * RESOLUTION + 1e-9))
 
@@ -83,7 +102,8 @@ class Formulation:
         self.flat: List[GroupKey] = [(n, i) for n, gs in enumerate(self.groups)
                                      for i in range(len(gs))]
         self.streaming = objective == "throughput" and frames_in_flight > 1
-        self.chain_scale = frames_in_flight if self.streaming else 1
+        # Value <= bound becomes sum <= bound * scale (see _scales).
+        self.busy_scale, self.chain_scale = _scales(self.streaming, frames_in_flight)
         self.max_transitions = max_transitions
         self.ctx = z3.Context()
         # QF_FD: Z3's SAT core with native pseudo-Boolean constraints and assumptions.
@@ -195,12 +215,16 @@ class Formulation:
 
     def _sums(self) -> List[Tuple[object, int, float]]:
         """The weighted sums the bound applies to: (cached PB arguments, size, bound scale)."""
-        sums = [(self._busy_terms(a), 1.0) for a in self.accs]
-        sums += [(terms, float(self.chain_scale)) for terms in self._chain_terms]
+        sums = ([(self._busy_terms(a), self.busy_scale) for a in self.accs]
+                if self.busy_scale != math.inf else [])
+        if self.chain_scale != math.inf:
+            sums += [(terms, self.chain_scale) for terms in self._chain_terms]
         for (a, b), kappa in self.kappa.items():
+            if self.busy_scale == math.inf:
+                break
             terms = self._busy_terms(a) + [(lit, int(math.floor(w * kappa)))
                                            for lit, w in self._busy_terms(b)]
-            sums.append((terms, 1.0))
+            sums.append((terms, self.busy_scale))
         out = []
         for terms, scale in sums:
             terms = [(lit, w) for lit, w in terms if w > 0]
@@ -238,9 +262,9 @@ class Formulation:
                 if i + 1 < len(accs) and accs[i + 1] != acc:
                     chain += group.transition_ms.get(acc, 0.0)
             value = max(value, chain / self.chain_scale)
-        value = max([value] + list(busy.values()))
+        value = max([value] + [b / self.busy_scale for b in busy.values()])
         for (a, b), kappa in self.kappa.items():
-            value = max(value, busy[a] + kappa * busy[b])
+            value = max(value, (busy[a] + kappa * busy[b]) / self.busy_scale)
         return value
 
     # --- using -------------------------------------------------------------------------------
