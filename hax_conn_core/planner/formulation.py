@@ -51,6 +51,7 @@ class CheckOutcome:
     model_ms: Optional[float] = None  # sat: its model value (lower_bound)
     reason: str = ""  # unknown: Z3's reason (timeout, resource limit, ...)
     rlimit_used: int = 0
+    solves: int = 1  # Z3 calls made (a check that adds contention bounds asks again)
 
 
 def contention_factor(profile: Profile, group: Group, acc: str, partner: Group,
@@ -110,10 +111,11 @@ class Formulation:
         self.solver = z3.SolverFor("QF_FD", ctx=self.ctx)
         self.solver.set("random_seed", seed)
         self._checks = 0
-        self._bound: Optional[Tuple[int, object]] = None
+        self._bound: Optional[Tuple[int, object, float]] = None  # units, literal, ms
         self._build_choices()
         self._build_transitions()
-        self.kappa = self._contention_weights()
+        self._cuts = self._contention_cuts()
+        self._active_cuts: set = set()
         self._pb_sums = self._sums()
 
     # --- building ----------------------------------------------------------------------------
@@ -186,26 +188,57 @@ class Formulation:
                 self.solver.add(z3.AtMost(*switches, self.max_transitions))
             self._chain_terms.append(terms)
 
-    def _contention_weights(self) -> Dict[Tuple[str, str], float]:
-        """``c_a / (1 + c_a)`` per ordered accelerator pair (two accelerators only)."""
+    def _contention_cuts(self):
+        """Weights of the contention bounds: ``value >= sum of w[cut][p, a]`` over the groups.
+
+        Two accelerators a, b only. For multipliers ``l1, l2, l3 >= 0`` (sum 1) and
+        ``theta`` in [0, 1], ``l1 * busy_a + l2 * busy_b + l3 * union`` is at most the value;
+        writing each group's wall time through its overlapped work ``beta`` (slowed by at
+        least ``s_min``) and taking the worst ``beta`` per group gives one weight per group and
+        accelerator (docs/planner.md, "Contention bound"). Each multiplier choice is one
+        linear constraint; the search adds those that cut off a proposed assignment.
+        """
+        import numpy as np
+
+        self._column = {}
+        for p in self.flat:
+            for acc in self.on[p]:
+                self._column[(p, acc)] = len(self._column)
         if len(self.accs) != 2:
-            return {}
-        out = {}
-        for a in self.accs:
-            b = self.accs[1] if a == self.accs[0] else self.accs[0]
-            smallest = math.inf
-            for k, p in enumerate(self.flat):
-                gp = self.groups[p[0]][p[1]]
-                if not gp.runs_on(a):
+            return np.zeros((0, len(self._column)))
+        a, b = self.accs
+        s_min = {}
+        for p in self.flat:
+            gp = self.groups[p[0]][p[1]]
+            for acc, other in ((a, b), (b, a)):
+                if not gp.runs_on(acc):
                     continue
+                worst = math.inf
                 for q in self.flat:
                     gq = self.groups[q[0]][q[1]]
-                    if q == p or not gq.runs_on(b) or (q[0] == p[0] and not self.streaming):
+                    if q == p or not gq.runs_on(other) or (q[0] == p[0] and not self.streaming):
                         continue
-                    smallest = min(smallest, contention_factor(self.profile, gp, a, gq, b))
-            if smallest != math.inf and smallest > 0.0:
-                out[(a, b)] = smallest / (1.0 + smallest)
-        return out
+                    demand = gp.demand_gbps.get(acc, 0.0) + gq.demand_gbps.get(other, 0.0)
+                    worst = min(worst, slowdown(self.profile.contention[acc],
+                                                demand / self.profile.device.peak_bandwidth_gbps))
+                s_min[(p, acc)] = 1.0 if worst == math.inf else worst
+        rows = []
+        steps = [k / 10.0 for k in range(6)]
+        for l1 in steps:
+            for l2 in steps:
+                l3 = 1.0 - l1 - l2
+                for theta in (0.0, 0.25, 0.5, 0.75, 1.0):
+                    if l3 == 0.0 and theta != 0.5:
+                        continue  # theta only weighs the union term
+                    row = np.zeros(len(self._column))
+                    for (p, acc), col in self._column.items():
+                        own, share = (l1, theta) if acc == a else (l2, 1.0 - theta)
+                        s = s_min[(p, acc)]
+                        t = self.groups[p[0]][p[1]].time_ms[acc]
+                        row[col] = t * (own + l3 + min(0.0, own * (s - 1.0)
+                                                       + l3 * (share * s - 1.0)))
+                    rows.append(row)
+        return np.array(rows)
 
     # --- the bound, in Z3 and in Python ------------------------------------------------------
 
@@ -219,35 +252,53 @@ class Formulation:
                 if self.busy_scale != math.inf else [])
         if self.chain_scale != math.inf:
             sums += [(terms, self.chain_scale) for terms in self._chain_terms]
-        for (a, b), kappa in self.kappa.items():
-            if self.busy_scale == math.inf:
-                break
-            terms = self._busy_terms(a) + [(lit, int(math.floor(w * kappa)))
-                                           for lit, w in self._busy_terms(b)]
-            sums.append((terms, self.busy_scale))
-        out = []
-        for terms, scale in sums:
-            terms = [(lit, w) for lit, w in terms if w > 0]
-            if not terms:
-                continue
-            # Built once: the z3 Python layer re-checks every argument on each PbLe call,
-            # which costs more than the check itself.
-            args = (self._z3.Ast * len(terms))()
-            coeffs = (ctypes.c_int * len(terms))()
-            for k, (lit, w) in enumerate(terms):
-                args[k] = lit.as_ast()
-                coeffs[k] = w
-            out.append(((args, coeffs), len(terms), scale))
-        return out
+        return [self._pb_args(terms, scale) for terms, scale in sums if self._positive(terms)]
+
+    @staticmethod
+    def _positive(terms) -> bool:
+        return any(w > 0 for _, w in terms)
+
+    def _cut_terms(self, index: int) -> List[Tuple[object, int]]:
+        row = self._cuts[index]
+        return [(self.on[p][acc], int(math.floor(row[col] * RESOLUTION)))
+                for (p, acc), col in self._column.items()]
+
+    def _pb_args(self, terms, scale: float):
+        terms = [(lit, w) for lit, w in terms if w > 0]
+        # Built once: the z3 Python layer re-checks every argument on each PbLe call, which
+        # costs more than the check itself.
+        args = (self._z3.Ast * len(terms))()
+        coeffs = (ctypes.c_int * len(terms))()
+        for k, (lit, w) in enumerate(terms):
+            args[k] = lit.as_ast()
+            coeffs[k] = w
+        return ((args, coeffs), len(terms), scale)
 
     def _bound_constraints(self, bound_ms: float) -> List[object]:
-        z3 = self._z3
         out = []
-        for (args, coeffs), size, scale in self._pb_sums:
-            limit = _units(bound_ms * scale)
-            out.append(z3.BoolRef(z3.Z3_mk_pble(self.ctx.ref(), size, args, coeffs, limit),
-                                  self.ctx))
+        for sum_args in self._pb_sums:
+            out.append(self._pb_constraint(sum_args, bound_ms))
         return out
+
+    def _pb_constraint(self, sum_args, bound_ms: float):
+        z3 = self._z3
+        (args, coeffs), size, scale = sum_args
+        limit = _units(bound_ms * scale)
+        return z3.BoolRef(z3.Z3_mk_pble(self.ctx.ref(), size, args, coeffs, limit), self.ctx)
+
+    def add_cut(self, index: int) -> None:
+        """Put contention bound ``index`` into the model (also under the current bound)."""
+        if index in self._active_cuts or self.busy_scale == math.inf:
+            return
+        self._active_cuts.add(index)
+        terms = self._cut_terms(index)
+        if not self._positive(terms):
+            return
+        sum_args = self._pb_args(terms, self.busy_scale)
+        self._pb_sums.append(sum_args)
+        if self._bound is not None:
+            self.solver.add(self._z3.Implies(self._bound[1],
+                                             self._pb_constraint(sum_args, self._bound[2])))
 
     def lower_bound(self, assignments: Mapping[str, Sequence[str]]) -> float:
         """The model value of an assignment (ms): at most its simulated value."""
@@ -263,9 +314,18 @@ class Formulation:
                     chain += group.transition_ms.get(acc, 0.0)
             value = max(value, chain / self.chain_scale)
         value = max([value] + [b / self.busy_scale for b in busy.values()])
-        for (a, b), kappa in self.kappa.items():
-            value = max(value, (busy[a] + kappa * busy[b]) / self.busy_scale)
-        return value
+        cut_value, _ = self.strongest_cut(assignments)
+        return max(value, cut_value)
+
+    def strongest_cut(self, assignments: Mapping[str, Sequence[str]]) -> Tuple[float, int]:
+        """The largest contention bound of an assignment (ms) and its index (-1: none)."""
+        if len(self._cuts) == 0:
+            return 0.0, -1
+        cols = [self._column[((n, i), acc)] for n, name in enumerate(self.names)
+                for i, acc in enumerate(assignments[name])]
+        totals = self._cuts[:, cols].sum(axis=1)
+        index = int(totals.argmax())
+        return float(totals[index]) / self.busy_scale, index
 
     # --- using -------------------------------------------------------------------------------
 
@@ -284,32 +344,50 @@ class Formulation:
             return self._bound[1]
         if self._bound is not None:
             self.solver.add(z3.Not(self._bound[1]))
-        lit = z3.Bool(f"bound_{self._checks}", ctx=self.ctx)
+        lit = z3.Bool(f"bound_{self._checks}_{units}", ctx=self.ctx)
         for c in self._bound_constraints(bound_ms):
             self.solver.add(z3.Implies(lit, c))
-        self._bound = (units, lit)
+        self._bound = (units, lit, bound_ms)
         return lit
 
     def check(self, bound_ms: float, rlimit: int, timeout_ms: Optional[int] = None
               ) -> CheckOutcome:
-        """Is there an unblocked assignment whose model value is at most ``bound_ms``?"""
+        """Is there an unblocked assignment whose model value is at most ``bound_ms``?
+
+        An answer that a contention bound not yet in the model rules out adds that bound and
+        asks again (lazy constraint generation), within the same resource limit.
+        """
         z3 = self._z3
-        self._checks += 1
         assumptions = []
         if bound_ms != math.inf:
             assumptions.append(self._bound_literal(bound_ms))
-        self.solver.set("rlimit", int(rlimit))
-        if timeout_ms is not None:
-            self.solver.set("timeout", max(1, int(timeout_ms)))
-        before = self._rlimit_count()
-        result = self.solver.check(*assumptions)
-        used = self._rlimit_count() - before
-        if result == z3.sat:
+        used = 0
+        solves = 0
+        while True:
+            self._checks += 1
+            solves += 1
+            self.solver.set("rlimit", max(1, int(rlimit - used)))
+            if timeout_ms is not None:
+                self.solver.set("timeout", max(1, int(timeout_ms)))
+            before = self._rlimit_count()
+            result = self.solver.check(*assumptions)
+            used += self._rlimit_count() - before
+            if result != z3.sat:
+                break
             found = self._assignments(self.solver.model())
-            return CheckOutcome("sat", found, self.lower_bound(found), rlimit_used=used)
+            value = self.lower_bound(found)
+            cut_value, cut = self.strongest_cut(found)
+            if bound_ms == math.inf or value <= bound_ms + 1.0 / RESOLUTION \
+                    or cut in self._active_cuts or cut_value <= bound_ms:
+                return CheckOutcome("sat", found, value, rlimit_used=used, solves=solves)
+            self.add_cut(cut)
+            if used >= rlimit:
+                return CheckOutcome("unknown", reason="max. resource limit exceeded",
+                                    rlimit_used=used, solves=solves)
         if result == z3.unsat:
-            return CheckOutcome("unsat", rlimit_used=used)
-        return CheckOutcome("unknown", reason=self.solver.reason_unknown(), rlimit_used=used)
+            return CheckOutcome("unsat", rlimit_used=used, solves=solves)
+        return CheckOutcome("unknown", reason=self.solver.reason_unknown(), rlimit_used=used,
+                            solves=solves)
 
     def _rlimit_count(self) -> int:
         stats = self.solver.statistics()

@@ -27,10 +27,10 @@ from hax_conn_core.profile import Profile
 from hax_conn_core.simulator import predict_ms
 
 #: Default resource limits (Z3 ``rlimit`` units; a few thousand per millisecond on one core).
-RLIMIT_PER_CHECK = 40_000_000
-RLIMIT_TOTAL = 400_000_000
+RLIMIT_PER_CHECK = 20_000_000
+RLIMIT_TOTAL = 200_000_000
 #: Most assignments simulated before the search stops (a safety net like the deadline).
-MAX_CANDIDATES = 5000
+MAX_CANDIDATES = 2000
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class Search:
         t0 = time.perf_counter()
         out = self.form.check(bound, budget, remaining_ms)
         self.z3_time += time.perf_counter() - t0
-        self.checks += 1
+        self.checks += out.solves
         self.rlimit_used += out.rlimit_used
         if out.status == "unknown":
             self.reason = out.reason

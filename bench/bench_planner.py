@@ -1,0 +1,146 @@
+"""Planner benchmark: Z3 solve times on random instances, and the improvement on shipped profiles.
+
+Usage (from the repository root):
+    .venv/bin/python bench/bench_planner.py [--instances N] [--seed S] [--quick]
+
+Random instances use the device and contention curves of the shipped Xavier profile and draw
+per-group times (GPU 0.1-2 ms, DLA 1-3x the GPU), DRAM demands (5-80 GB/s), transition costs
+(0-0.2 ms) and a 10 % chance that the DLA cannot run a group, from a seeded generator, so the
+same command gives the same instances. Each instance is planned with the latency objective; the
+table gives the median and the largest Z3 time (the time spent in Z3 checks), the whole plan()
+time (Z3, simulations and baselines), the Z3 checks and simulated candidates, and how many plans
+were proven within 1 %. The shipped profiles are then planned for both objectives with K = 1
+and 2, and HaX-CoNN's predicted figure is compared with the best baseline.
+Results are recorded in docs/bench-planner.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hax_conn_core.planner import plan  # noqa: E402
+from hax_conn_core.profile import load_profile, parse_profile, profile_to_dict  # noqa: E402
+from hax_conn_core.resources import data_dir  # noqa: E402
+
+SIZES = [  # (DNNs, groups per DNN, max transitions, target median Z3 time in s)
+    (2, 10, 1, 0.1),
+    (3, 10, 1, 0.5),
+    (4, 12, 2, 2.0),
+]
+
+
+def random_profile(rng: random.Random, base: dict, n_dnns: int, n_groups: int):
+    dnns = {}
+    for d in range(n_dnns):
+        groups, layer = [], 0
+        for _ in range(n_groups):
+            size = rng.randint(1, 20)
+            gpu = rng.uniform(0.1, 2.0)
+            time_ms, demand, transition = {"gpu": gpu}, {"gpu": rng.uniform(5, 80)}, \
+                {"gpu": rng.uniform(0.0, 0.2)}
+            if rng.random() >= 0.1:
+                time_ms["dla"] = gpu * rng.uniform(1.0, 3.0)
+                demand["dla"] = rng.uniform(5, 60)
+                transition["dla"] = rng.uniform(0.0, 0.2)
+            groups.append({"layers": [layer, layer + size - 1], "time_ms": time_ms,
+                           "demand_gbps": demand, "transition_ms": transition})
+            layer += size
+        dnns[f"net{d}"] = {"groups": groups}
+    doc = {"format": base["format"], "device": base["device"],
+           "contention": base["contention"], "dnns": dnns}
+    return parse_profile(doc, source="<bench>")
+
+
+def bench_sizes(instances: int, seed: int) -> list:
+    shipped = sorted(data_dir("profiles").glob("*.json"))
+    base = profile_to_dict(load_profile(shipped[0]))
+    rows = []
+    for n_dnns, n_groups, k, target in SIZES:
+        rng = random.Random(f"{seed}-{n_dnns}-{n_groups}-{k}")
+        z3_s, total_s, checks, cands, proven = [], [], [], [], 0
+        for _ in range(instances):
+            profile = random_profile(rng, base, n_dnns, n_groups)
+            started = time.perf_counter()
+            result = plan(profile, max_transitions=k)
+            total_s.append(time.perf_counter() - started)
+            z3_s.append(result.z3_time_s)
+            checks.append(result.checks)
+            cands.append(result.candidates)
+            proven += result.status == "optimal"
+        rows.append({"size": f"{n_dnns} DNNs x {n_groups} groups, K={k}",
+                     "target_s": target, "z3_median_s": statistics.median(z3_s),
+                     "z3_max_s": max(z3_s), "plan_median_s": statistics.median(total_s),
+                     "plan_max_s": max(total_s), "checks_median": statistics.median(checks),
+                     "candidates_median": statistics.median(cands),
+                     "proven": f"{proven}/{instances}"})
+    return rows
+
+
+def bench_shipped() -> list:
+    rows = []
+    for path in sorted(data_dir("profiles").glob("*.json")):
+        profile = load_profile(path)
+        for objective in ("latency", "throughput"):
+            for k in (1, 2):
+                result = plan(profile, objective=objective, max_transitions=k)
+                best = result.best_baseline()
+                fair = result.best_baseline(within_budget=True)
+                rows.append({
+                    "profile": path.name, "objective": objective, "K": k,
+                    "haxconn_ms": result.predicted_ms,
+                    "best_baseline": f"{best.name} ({best.transitions} tr.)",
+                    "best_baseline_ms": best.schedule.predicted_ms,
+                    "improvement_pct": result.improvement_pct(),
+                    "improvement_within_budget_pct": result.improvement_pct(True)
+                    if fair else None,
+                    "status": result.status, "plan_s": result.time_s,
+                    "plan": {n: list(a) for n, a in result.schedule.assignments.items()}})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=9, help="instances per size (9)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    args = parser.parse_args()
+    import z3
+
+    sizes = bench_sizes(args.instances, args.seed)
+    shipped = bench_shipped()
+    if args.json:
+        print(json.dumps({"sizes": sizes, "shipped": shipped}, indent=2))
+        return 0
+    print(f"Machine: {platform.processor() or platform.machine()}, Python "
+          f"{platform.python_version()}, z3 {z3.get_version_string()}; "
+          f"{args.instances} instances per size, seed {args.seed}\n")
+    print("| Size | Z3 median (s) | Z3 max (s) | target (s) | plan() median (s) | "
+          "plan() max (s) | Z3 checks (median) | simulated (median) | proven within 1 % |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in sizes:
+        print(f"| {r['size']} | {r['z3_median_s']:.3f} | {r['z3_max_s']:.3f} | "
+              f"{r['target_s']} | {r['plan_median_s']:.3f} | {r['plan_max_s']:.3f} | "
+              f"{r['checks_median']:.0f} | {r['candidates_median']:.0f} | {r['proven']} |")
+    print("\n| Profile | Objective | K | HaX-CoNN (ms) | Best baseline | Baseline (ms) | "
+          "Improvement | Within budget | Status | plan() (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in shipped:
+        within = (f"{r['improvement_within_budget_pct']:.1f} %"
+                  if r["improvement_within_budget_pct"] is not None else "-")
+        print(f"| {r['profile']} | {r['objective']} | {r['K']} | {r['haxconn_ms']:.3f} | "
+              f"{r['best_baseline']} | {r['best_baseline_ms']:.3f} | "
+              f"{r['improvement_pct']:.1f} % | {within} | {r['status']} | {r['plan_s']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
