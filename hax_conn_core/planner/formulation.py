@@ -12,12 +12,17 @@ simulated value is at most ``B`` satisfies:
 1. busy time: for each accelerator ``a``, the standalone times of the groups on ``a`` sum to at
    most ``B`` (contention only lengthens them);
 2. chain: for each DNN, its groups' standalone times plus its transition delays, end to end, are
-   at most ``B`` (latency) or ``D * B`` (throughput: a frame-set is in flight for at most ``D``
-   periods);
-3. contention (two accelerators): when both accelerators work, their overlap costs each group
-   ``overlap * (1 - 1/S)``; with ``c_a`` the smallest such factor on ``a`` over the pairs of
-   groups that can overlap, ``W_a + W_b * c_a / (1 + c_a) <= B`` (the union of the busy
-   intervals fits in ``B``; derivation in docs/planner.md).
+   at most ``B``;
+3. contention (two accelerators): for multipliers ``l1, l2, l3 >= 0`` summing to 1,
+   ``l1 * busy_a + l2 * busy_b + l3 * union(busy intervals) <= B``; written through each
+   group's overlapped work (slowed by at least the smallest slowdown any partner can cause it)
+   this is one weight per group and accelerator. A grid of multipliers gives a family of such
+   constraints; a check whose answer one of them rules out adds it and asks again (lazy
+   constraint generation). Derivation in docs/planner.md.
+
+For throughput (``D`` frame-sets in flight, the period measured over ``M`` frame-sets), the
+busy and contention sums are compared with ``B * M / (M - D + 1)`` and the chains with
+``B * M / floor(M / D)`` (``_scales``): what the measurement window must hold.
 
 So the model value of an assignment, ``lower_bound(assignments)``, never exceeds its simulated
 value: the search (refine.py) uses this to prove a plan within 1 % of the best. Times enter as
