@@ -93,8 +93,8 @@ def test_three_accelerators_interpolation_and_clamping():
                             "b": [group({"dla": 2.0}, {"dla": 25.0})],
                             "c": [group({"pva": 4.0}, {"pva": 25.0})]},
                            accelerators=ACCS_3,
-                           curves={"gpu": [[0.5, 1.0], [1.5, 3.0]], "dla": [[0.0, 1.0], [2.0, 2.0]],
-                                   "pva": [[0.0, 2.0]]})
+                           curves={"gpu": [[0.5, 1.0], [1.5, 3.0]],
+                                   "dla": [[0.0, 1.0], [2.0, 2.0]], "pva": [[0.0, 2.0]]})
     result = simulate(profile, Schedule("latency", {"a": ("gpu",), "b": ("dla",), "c": ("pva",)}))
     assert result.dnn_finish_ms == pytest.approx({"a": 3.75, "b": 3.0, "c": 5.875})
     assert result.predicted_ms == pytest.approx(5.875)
@@ -132,6 +132,26 @@ def test_release_at_a_finish_ties_go_to_the_earlier_frame_set():
     assert predict_ms(profile, assign, "throughput", 1) == pytest.approx(2.5)
     # D = 2: the gpu never idles (everything runs on it): 2.5 ms per frame-set too.
     assert predict_ms(profile, assign, "throughput", 2) == pytest.approx(2.5)
+
+
+def test_frame_sets_after_the_measured_window_are_released_and_compete():
+    # One DNN: g0 dla 1, g1 gpu 1; any overlap doubles both (constant curves s = 2). D = 2.
+    # 0-1: f0.g0 alone. 1-3: f0.g1 (gpu) and f1.g0 (dla) together at S = 2; C[0] = 3, f2 is
+    # released at 3: f1.g1 and f2.g0 overlap 3-5; C[1] = 5; so C[k] = 3 + 2k.
+    # Frame-set 40 (past W + M = 40) is released at C[38] = 79 and overlaps f39.g1, so
+    # C[39] = 81 and predicted = (81 - C[7] = 17) / 32 = 2.0. If only frame-sets 0..39 existed,
+    # f39.g1 would run alone 79-80: (80 - 17) / 32 = 1.96875 (spec: frame-sets stream, and the
+    # release rule holds for every k).
+    profile = make_profile({"a": [group({"dla": 1.0}), group({"gpu": 1.0})]},
+                           curves={"gpu": [[0.0, 2.0]], "dla": [[0.0, 2.0]]})
+    assign = {"a": ("dla", "gpu")}
+    result = simulate(profile, Schedule("throughput", assign, frames_in_flight=2))
+    assert result.frame_set_finish_ms[:3] == pytest.approx([3.0, 5.0, 7.0])
+    assert result.frame_set_finish_ms[39] == pytest.approx(81.0)
+    assert result.predicted_ms == pytest.approx(2.0)
+    assert predict_ms(profile, assign, "throughput", 2) == pytest.approx(2.0)
+    finite = reference_simulate(profile, assign, "throughput", 2, stream=False)
+    assert finite.predicted == Fraction(63, 32)  # the reading we do not take
 
 
 # --- property tests against the reference ----------------------------------------------------
@@ -192,8 +212,8 @@ def _check(profile, assign):
     for depth in (1, 2, 3):
         ref = reference_simulate(profile, assign, "throughput", depth)
         result = simulate(profile, Schedule("throughput", assign, frames_in_flight=depth))
-        assert _close(result.predicted_ms, ref.predicted), (depth, result.predicted_ms,
-                                                             float(ref.predicted))
+        assert _close(result.predicted_ms, ref.predicted), (
+            depth, result.predicted_ms, float(ref.predicted))
         assert _close(predict_ms(profile, assign, "throughput", depth), ref.predicted)
         n = min(len(result.frame_set_finish_ms), len(ref.frame_set_finish))
         for k in range(n):
