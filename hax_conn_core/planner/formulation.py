@@ -117,6 +117,7 @@ class Formulation:
         self.solver.set("random_seed", seed)
         self._checks = 0
         self._bound: Optional[Tuple[int, object, float]] = None  # units, literal, ms
+        self._rlimit_index: Optional[int] = None
         self._build_choices()
         self._build_transitions()
         self._cuts = self._contention_cuts()
@@ -338,7 +339,14 @@ class Formulation:
         """Exclude one assignment from every later check (it has been simulated already)."""
         z3 = self._z3
         differs = [self._off[p][assignments[self.names[p[0]]][p[1]]] for p in self._free]
-        self.solver.add(z3.Or(differs) if differs else z3.BoolVal(False, ctx=self.ctx))
+        if not differs:
+            self.solver.add(z3.BoolVal(False, ctx=self.ctx))
+            return
+        # Straight through the C API: z3.Or re-checks every argument (slow in a loop).
+        args = (z3.Ast * len(differs))()
+        for k, lit in enumerate(differs):
+            args[k] = lit.as_ast()
+        self.solver.add(z3.BoolRef(z3.Z3_mk_or(self.ctx.ref(), len(differs), args), self.ctx))
 
     def _bound_literal(self, bound_ms: float):
         """The literal that switches the bound on; the previous bound's is retired (asserted
@@ -395,19 +403,33 @@ class Formulation:
                             solves=solves)
 
     def _rlimit_count(self) -> int:
-        stats = self.solver.statistics()
-        keys = stats.keys()
-        for key in ("rlimit count", "rlimit-count"):
-            if key in keys:
-                return int(stats.get_key_value(key))
-        return 0
+        """Z3's resource counter, read through the C API (Statistics.keys() costs ~100 calls)."""
+        z3 = self._z3
+        ctx = self.ctx.ref()
+        stats = z3.Z3_solver_get_statistics(ctx, self.solver.solver)
+        z3.Z3_stats_inc_ref(ctx, stats)
+        try:
+            size = z3.Z3_stats_size(ctx, stats)
+            order = ([self._rlimit_index] if self._rlimit_index is not None else []) \
+                + list(range(size))
+            for k in order:
+                if k < size and z3.Z3_stats_get_key(ctx, stats, k) in ("rlimit count",
+                                                                       "rlimit-count"):
+                    self._rlimit_index = k
+                    if z3.Z3_stats_is_uint(ctx, stats, k):
+                        return int(z3.Z3_stats_get_uint_value(ctx, stats, k))
+                    return int(z3.Z3_stats_get_double_value(ctx, stats, k))
+            return 0
+        finally:
+            z3.Z3_stats_dec_ref(ctx, stats)
 
     def _assignments(self, model) -> Assignments:
         z3 = self._z3
+        ctx = self.ctx.ref()
         truth = {}
         for name, decl in self._decision_decls:
-            value = model.get_interp(decl)
-            truth[name] = value is not None and z3.is_true(value)
+            value = z3.Z3_model_get_const_interp(ctx, model.model, decl.ast)
+            truth[name] = bool(value) and z3.Z3_get_bool_value(ctx, value) == z3.Z3_L_TRUE
         out: Assignments = {}
         for n, name in enumerate(self.names):
             accs = []
