@@ -16,7 +16,7 @@ from hax_conn_core.profile import Profile
 from hax_conn_core.schedule import count_transitions, OBJECTIVES, Schedule
 
 #: A plan is proven within this fraction of the best schedule the simulator can find
-#: (latency; for throughput the Z3 model's bound holds up to the warm-up edges).
+#: (both objectives: the Z3 model's value is a lower bound of the simulated one).
 DEFAULT_GAP = 0.01
 #: The Z3 random seed: fixed, so that the same input gives the same plan.
 DEFAULT_SEED = 0
@@ -27,8 +27,7 @@ class PlanResult:
     """What ``plan()`` found.
 
     ``schedule.predicted_ms`` is the simulator's value of the returned schedule. ``status``:
-    ``optimal`` (proven within ``gap`` of the best schedule: latency),
-    ``model-exhausted`` (Z3's throughput model finds nothing better by more than ``gap``),
+    ``optimal`` (proven within ``gap`` of the best schedule the simulator can find),
     ``timeout``, ``resource-limit`` or ``candidate-limit`` (stopped early: see ``warnings``).
     ``source`` is ``z3`` or the name of the baseline that stayed best.
     """

@@ -46,8 +46,8 @@ class SearchOutcome:
     assignments: Assignments
     predicted_ms: float
     source: str  # "z3" or the name of the seed that stayed best
-    status: str  # "optimal" | "model-exhausted" | "resource-limit" | "timeout" | "candidate-limit"
-    lower_bound_ms: Optional[float]  # latency: proven bound on every schedule
+    status: str  # "optimal" | "resource-limit" | "timeout" | "candidate-limit"
+    lower_bound_ms: Optional[float]  # proven bound on every schedule's simulated value
     checks: int = 0
     candidates: int = 0
     z3_time_s: float = 0.0
@@ -74,9 +74,6 @@ class Search:
         self.rlimit_total = rlimit_total
         self.deadline = deadline
         self.names = tuple(profile.dnns)
-        # Every term of the model bounds the simulated value from below (formulation.py), so an
-        # unsat answer proves the incumbent within the gap.
-        self.exact_bound = True
         self.tried: Dict[Tuple, float] = {}
         self.best: Optional[Assignments] = None
         self.best_ms = float("inf")
@@ -126,7 +123,7 @@ class Search:
         while not self.stop:
             target = self.best_ms / (1.0 + self.gap)
             if lower >= target:
-                status = "optimal" if self.exact_bound else "model-exhausted"
+                status = "optimal"
                 break
             bound = target
             out = self._check(bound)
@@ -176,7 +173,9 @@ class Search:
 
     def _outcome(self, status: str, lower: float) -> SearchOutcome:
         warnings = []
-        lower_bound = min(lower, self.best_ms) if self.exact_bound else None
+        # Every term of the model bounds the simulated value from below (formulation.py), so
+        # what Z3 ruled out bounds every schedule.
+        lower_bound = min(lower, self.best_ms)
         if status in ("timeout", "resource-limit", "candidate-limit"):
             what = {"timeout": "the time limit (--timeout)",
                     "resource-limit": "Z3's resource limit (rlimit)",
