@@ -57,7 +57,8 @@ def draw_gantt(profile: Profile, schedule: Schedule, path: Union[str, Path],
             else f"{run.dnn}[{run.group}]#{run.frame}"
         if width > 0.012 * span:
             ax.text(run.start_ms + width / 2, row, label, ha="center", va="center",
-                    fontsize=6, rotation=90 if width < 0.06 * span else 0)
+                    fontsize=6, rotation=90 if width < 0.06 * span else 0,
+                    bbox={"facecolor": "white", "alpha": 0.7, "pad": 0.6, "edgecolor": "none"})
     ax.set_yticks(range(len(accs)))
     ax.set_yticklabels([a.upper() for a in reversed(accs)])
     ax.set_xlabel("time (ms)")
