@@ -1,7 +1,7 @@
 """Planner benchmark: Z3 solve times on random instances, and the improvement on shipped profiles.
 
 Usage (from the repository root):
-    .venv/bin/python bench/bench_planner.py [--instances N] [--seed S] [--quick]
+    .venv/bin/python bench/bench_planner.py [--instances N] [--seed S] [--dnns N] [--json]
 
 Random instances use the device and contention curves of the shipped Xavier profile and draw
 per-group times (GPU 0.1-2 ms, DLA 1-3x the GPU), DRAM demands (5-80 GB/s), transition costs
@@ -60,11 +60,13 @@ def random_profile(rng: random.Random, base: dict, n_dnns: int, n_groups: int):
     return parse_profile(doc, source="<bench>")
 
 
-def bench_sizes(instances: int, seed: int) -> list:
+def bench_sizes(instances: int, seed: int, only=None) -> list:
     shipped = sorted(data_dir("profiles").glob("*.json"))
     base = profile_to_dict(load_profile(shipped[0]))
     rows = []
     for n_dnns, n_groups, k, target in SIZES:
+        if only is not None and n_dnns not in only:
+            continue
         rng = random.Random(f"{seed}-{n_dnns}-{n_groups}-{k}")
         z3_s, total_s, checks, cands, proven = [], [], [], [], 0
         for _ in range(instances):
@@ -112,11 +114,14 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=9, help="instances per size (9)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    parser.add_argument("--dnns", type=int, action="append", choices=[s[0] for s in SIZES],
+                        help="only the random size with this many DNNs (repeatable); skips "
+                        "the shipped profiles")
     args = parser.parse_args()
     import z3
 
-    sizes = bench_sizes(args.instances, args.seed)
-    shipped = bench_shipped()
+    sizes = bench_sizes(args.instances, args.seed, args.dnns)
+    shipped = bench_shipped() if not args.dnns else []
     if args.json:
         print(json.dumps({"sizes": sizes, "shipped": shipped}, indent=2))
         return 0

@@ -29,7 +29,7 @@ class PlanResult:
     ``schedule.predicted_ms`` is the simulator's value of the returned schedule. ``status``:
     ``optimal`` (proven within ``gap`` of the best schedule the simulator can find),
     ``timeout``, ``resource-limit`` or ``candidate-limit`` (stopped early: see ``warnings``).
-    ``source`` is ``z3`` or the name of the baseline that stayed best.
+    ``source`` is ``z3``, ``local-search`` or the name of the baseline that stayed best.
     """
 
     schedule: Schedule
@@ -136,10 +136,12 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     # predicted_ms is always the simulator's value of the returned schedule.
     schedule = schedule.with_prediction(simulate(profile, schedule).predicted_ms)
     notes = []
+    found_by = ("z3", refine.LOCAL_SEARCH)
     if all(count_transitions(a) == 0 for a in schedule.assignments.values()):
         notes.append("no split beats the best whole-DNN mapping: the plan maps whole DNNs"
-                     + (f" (the {outcome.source} baseline)" if outcome.source != "z3" else ""))
-    elif outcome.source != "z3":
+                     + (f" (the {outcome.source} baseline)" if outcome.source not in found_by
+                        else ""))
+    elif outcome.source not in found_by:
         notes.append(f"no schedule beats the {outcome.source} baseline: the plan is that "
                      f"baseline")
     return PlanResult(schedule=schedule, baselines=baselines, status=outcome.status,
