@@ -206,6 +206,17 @@ def test_slowdown_is_clamped_beyond_the_last_breakpoint():
 
 # --- properties (deterministic: derandomize) -------------------------------------------------
 
+def _tolerance(objective):
+    """How close the two paths must agree.
+
+    A throughput stream can amplify a rounding difference about 3x per frame-set (an input
+    changed by 1e-12 ms moved C[36] by 1e-4 ms in an exact-arithmetic check,
+    test/core/test_simulator_reference.py), and predict_ms stops the stream early while simulate
+    runs it out, so throughput is compared to 1e-6 relative; latency has no stream: 1e-9.
+    """
+    return dict(rel=1e-6, abs=1e-9) if objective == "throughput" else dict(rel=1e-9, abs=1e-12)
+
+
 _SETTINGS = settings(max_examples=60, derandomize=True, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
@@ -220,10 +231,10 @@ def test_predict_ms_equals_simulate(data):
         for contention in (True, False):
             schedule = Schedule(objective, assignment, frames_in_flight=frames)
             # predict_ms stops a throughput run once the stream repeats itself and extrapolates
-            # the rest: equal up to float rounding.
+            # the rest: equal up to float rounding, which a long stream can amplify.
             assert predict_ms(profile, assignment, objective, frames, contention) == \
                 pytest.approx(simulate(profile, schedule, contention=contention).predicted_ms,
-                              rel=1e-12, abs=1e-12)
+                              **_tolerance(objective))
 
 
 @settings(max_examples=25, derandomize=True, deadline=None,
@@ -235,7 +246,7 @@ def test_predict_ms_equals_simulate_three_accelerators(data):
     for objective, frames in (("latency", 1), ("throughput", 2)):
         schedule = Schedule(objective, assignment, frames_in_flight=frames)
         assert predict_ms(profile, assignment, objective, frames) == pytest.approx(
-            simulate(profile, schedule).predicted_ms, rel=1e-12, abs=1e-12)
+            simulate(profile, schedule).predicted_ms, **_tolerance(objective))
 
 
 @_SETTINGS
