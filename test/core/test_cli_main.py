@@ -67,8 +67,9 @@ def test_user_error_is_one_line_and_exit_2(capsys):
 
 def test_a_closed_pipe_is_not_a_traceback():
     # `hax-conn --help | head -1`: the reader goes away before we finish writing.
-    proc = subprocess.Popen([str(HAX_CONN), "graph", "resnet152"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    # 300 kB of JSON: far more than a pipe buffers, so the write meets the closed pipe.
+    proc = subprocess.Popen([str(HAX_CONN), "graph", "resnet152", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.read(10)
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
