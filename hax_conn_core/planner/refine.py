@@ -186,7 +186,9 @@ class Search:
                         trial = current[:n] + [option] + current[n + 1:]
                         ms = self.simulate(dict(zip(self.names, trial)), LOCAL_SEARCH)
                         if ms < current_ms * (1.0 - 1e-12):
+                            # First improvement: take it, go on with the next DNN.
                             current, current_ms, improved = trial, ms, True
+                            break
 
     def _band(self) -> float:
         return 2.0 * self.gap * self.best_ms if self.best_ms != math.inf else math.inf
