@@ -143,7 +143,9 @@ class Search:
 
         A move changes one DNN's assignment to one at Hamming distance 1 or 2 within the
         transition budget (shift a transition point, add or drop one at an end, flip a group);
-        the first DNN and move (in a fixed order) that improves the simulated value is taken.
+        DNNs and moves are scanned in a fixed order and every move that improves the simulated
+        value is taken as it is met; sweeps repeat until one improves nothing or the budget is
+        spent. (Measured: stopping a DNN's scan at its first improvement simulates more.)
         Deterministic; every simulated assignment is blocked for Z3 like any other.
         """
         from hax_conn_core.schedule import count_transitions
@@ -186,9 +188,9 @@ class Search:
                         trial = current[:n] + [option] + current[n + 1:]
                         ms = self.simulate(dict(zip(self.names, trial)), LOCAL_SEARCH)
                         if ms < current_ms * (1.0 - 1e-12):
-                            # First improvement: take it, go on with the next DNN.
+                            # Taken at once; the scan goes on through the moves listed
+                            # for this DNN (neighbours of its assignment when it began).
                             current, current_ms, improved = trial, ms, True
-                            break
 
     def _band(self) -> float:
         return 2.0 * self.gap * self.best_ms if self.best_ms != math.inf else math.inf
