@@ -29,10 +29,16 @@ def build(input_hw: int = 224, num_classes: int = 1000) -> NetBuilder:
             x = net.lrn(f"norm{index}", x, local_size=5, alpha=0.0001, beta=0.75)
         if pool:
             x = net.pool(f"pool{index}", x, "MAX", 3, stride=2)
+    classifier_head(net, x, num_classes)
+    return net
+
+
+def classifier_head(net: NetBuilder, x: str, num_classes: int) -> None:
+    """fc6 and fc7 (4096, in-place ReLU, dropout 0.5), fc8 and Softmax ``prob``: the head that
+    AlexNet and VGG share (the BVLC and ILSVRC-2014 deploy files name its layers alike)."""
     for index in (6, 7):
         x = net.inner_product(f"fc{index}", x, 4096)
         net.relu(f"relu{index}", x)
         net.dropout(f"drop{index}", x, 0.5)
     x = net.inner_product("fc8", x, num_classes)
     net.softmax("prob", x)
-    return net

@@ -7,6 +7,7 @@ dropout 0.5) and fc8.
 
 from typing import Tuple
 
+from hax_conn_core.zoo.alexnet import classifier_head
 from hax_conn_core.zoo.netspec import NetBuilder
 
 #: Convolutions per stage (paper, Table 1) and the stage widths.
@@ -22,10 +23,5 @@ def build(depth: int, input_hw: int = 224, num_classes: int = 1000) -> NetBuilde
             x = net.conv(f"conv{stage}_{i}", x, width, 3, pad=1)
             net.relu(f"relu{stage}_{i}", x)
         x = net.pool(f"pool{stage}", x, "MAX", 2, stride=2)
-    for index in (6, 7):
-        x = net.inner_product(f"fc{index}", x, 4096)
-        net.relu(f"relu{index}", x)
-        net.dropout(f"drop{index}", x, 0.5)
-    x = net.inner_product("fc8", x, num_classes)
-    net.softmax("prob", x)
+    classifier_head(net, x, num_classes)
     return net
