@@ -68,3 +68,9 @@ def test_plain_pip_install_ships_the_data_and_finds_it(tmp_path):
     assert out.stdout.split() == [str(share / "prototxts"), str(share / "profiles"),
                                   str(share / "config")]
     assert (share / "prototxts" / "googlenet.prototxt").is_file()
+
+
+def test_top_level_layout_of_the_ros_package():
+    for name in ("hax_conn_ros", "hax_conn_core", "launch", "config", "msg", "prototxts",
+                 "test", "package.xml", "setup.py", "CMakeLists.txt"):
+        assert (ROOT / name).exists(), f"{name} missing at the repository root"
