@@ -61,6 +61,15 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
                         help="wall-clock safety net in seconds: past it the best schedule so far "
                              "is returned with a warning (default: none; Z3 resource limits "
                              "bound the search deterministically)")
+    from hax_conn_core.planner.api import PROVE_LIMIT
+
+    prove = parser.add_mutually_exclusive_group()
+    prove.add_argument("--prove", dest="prove", action="store_true", default=None,
+                       help="prove the plan within 1%% of the best schedule even on large "
+                            f"problems (default: only up to {PROVE_LIMIT:,} possible "
+                            "schedules; the search limits still apply)")
+    prove.add_argument("--no-prove", dest="prove", action="store_false",
+                       help="stop when the refinement converges, without a proof")
 
 
 def check_plan_options(args: argparse.Namespace) -> None:
@@ -89,7 +98,8 @@ def make_plan(profile, args: argparse.Namespace):
     from hax_conn_core.planner import plan
 
     result = plan(profile, objective=args.objective, max_transitions=args.max_transitions,
-                  timeout_s=args.timeout, frames_in_flight=args.frames_in_flight)
+                  timeout_s=args.timeout, frames_in_flight=args.frames_in_flight,
+                  prove=getattr(args, "prove", None))
     for warning in result.warnings:
         print(f"hax-conn {args.command}: warning: {warning}", file=sys.stderr)
     return result
@@ -172,7 +182,9 @@ def print_plan(profile, result) -> None:
                 line += (f"; over the best within {k} transition(s) ({fair.name}): "
                          f"{result.improvement_pct(within_budget=True):.1f}%")
         console.print(line)
-    status = {"optimal": "proven within 1% of the best schedule the simulator can find"}
+    status = {"optimal": "proven within 1% of the best schedule the simulator can find",
+              "converged": "converged (Z3 finds nothing predicted to beat the plan), "
+                           "not proven"}
     console.print(f"Search: {status.get(result.status, result.status)} "
                   f"({result.checks} Z3 checks, {result.candidates} schedules simulated, "
                   f"{result.time_s:.2f} s)")

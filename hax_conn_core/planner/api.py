@@ -20,6 +20,34 @@ from hax_conn_core.schedule import count_transitions, OBJECTIVES, Schedule
 DEFAULT_GAP = 0.01
 #: The Z3 random seed: fixed, so that the same input gives the same plan.
 DEFAULT_SEED = 0
+#: ``prove=None`` proves only problems with at most this many schedules: beyond, the proof
+#: must rule out more near-optimal schedules than a few seconds allow (docs/planner.md).
+PROVE_LIMIT = 100_000
+
+
+def count_schedules(profile: Profile, max_transitions: int) -> int:
+    """How many schedules there are: per DNN, the assignments with at most
+    ``max_transitions`` changes that use only accelerators able to run each group, multiplied
+    over the DNNs."""
+    accs = tuple(profile.device.accelerators)
+    total = 1
+    for dnn in profile.dnns.values():
+        # ways[a][k]: assignments of the groups so far ending on a with k transitions.
+        ways = {a: [0] * (max_transitions + 1) for a in accs}
+        for i, group in enumerate(dnn.groups):
+            new = {a: [0] * (max_transitions + 1) for a in accs}
+            for a in accs:
+                if not group.runs_on(a):
+                    continue
+                if i == 0:
+                    new[a][0] = 1
+                    continue
+                for k in range(max_transitions + 1):
+                    new[a][k] = ways[a][k] + (sum(ways[b][k - 1] for b in accs if b != a)
+                                              if k else 0)
+            ways = new
+        total *= sum(sum(counts) for counts in ways.values())
+    return total
 
 
 @dataclass(frozen=True)
@@ -89,7 +117,7 @@ def _check_options(objective: str, max_transitions: Any, timeout_s: Optional[flo
 
 def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
          timeout_s: Optional[float] = None, frames_in_flight: int = 2, *,
-         gap: float = DEFAULT_GAP, seed: int = DEFAULT_SEED,
+         gap: float = DEFAULT_GAP, seed: int = DEFAULT_SEED, prove: Optional[bool] = None,
          rlimit_per_check: Optional[int] = None, rlimit_total: Optional[int] = None
          ) -> PlanResult:
     """Plan every DNN of ``profile`` (cut it down first with ``profile.subset``).
@@ -98,7 +126,10 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     frame-sets streaming). ``max_transitions``: most accelerator changes per DNN (the paper: 1).
     ``timeout_s``: a wall-clock safety net (Defaults to none); the search is otherwise bounded
     by Z3 resource limits (Defaults to ``refine.RLIMIT_PER_CHECK`` and ``refine.RLIMIT_TOTAL``),
-    so the same input gives the same plan. Raises ConfigError for a bad option.
+    so the same input gives the same plan. ``prove``: after the refinement, prove the plan
+    within ``gap`` of the best schedule (status ``optimal``); ``None`` (default): only when there
+    are at most ``PROVE_LIMIT`` schedules, else the plan is the refinement's (``converged``).
+    Raises ConfigError for a bad option.
     """
     from hax_conn_core.baselines import all_baselines
     from hax_conn_core.planner import refine
@@ -116,8 +147,12 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
         # single accelerator can run whole): start from the fastest accelerator per group
         # would break the budget too, so Z3 must find the first feasible schedule itself.
         seeds = []
+    space = count_schedules(profile, max_transitions)
+    asked = prove
+    if prove is None:
+        prove = space <= PROVE_LIMIT
     search = refine.Search(
-        profile, objective, max_transitions, frames_in_flight, gap=gap, seed=seed,
+        profile, objective, max_transitions, frames_in_flight, gap=gap, seed=seed, prove=prove,
         rlimit_per_check=rlimit_per_check or refine.RLIMIT_PER_CHECK,
         rlimit_total=rlimit_total or refine.RLIMIT_TOTAL, deadline=deadline)
     outcome = search.run(seeds)
@@ -144,6 +179,11 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     elif outcome.source not in found_by:
         notes.append(f"no schedule beats the {outcome.source} baseline: the plan is that "
                      f"baseline")
+    if outcome.status == "converged" and asked is None:
+        notes.append(f"not proven optimal: {space:,} possible schedules, more than the "
+                     f"{PROVE_LIMIT:,} the proof runs on by default (--prove to try)")
+    elif outcome.status == "converged":
+        notes.append("not proven optimal: the proof was switched off")
     return PlanResult(schedule=schedule, baselines=baselines, status=outcome.status,
                       source=outcome.source, lower_bound_ms=outcome.lower_bound_ms,
                       time_s=time.monotonic() - started, z3_time_s=outcome.z3_time_s,

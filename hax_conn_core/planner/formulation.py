@@ -116,7 +116,10 @@ class Formulation:
         self.solver = z3.SolverFor("QF_FD", ctx=self.ctx)
         self.solver.set("random_seed", seed)
         self._checks = 0
-        self._bound: Optional[Tuple[int, object, float]] = None  # units, literal, ms
+        # The bound now asserted: (key, literal, ms); key = (units, estimate version or 0).
+        self._bound: Optional[Tuple[Tuple[int, int], object, float]] = None
+        self._estimate_sums: List[Tuple[object, int, float]] = []
+        self._estimate_version = 0
         self._rlimit_index: Optional[int] = None
         self._build_choices()
         self._build_transitions()
@@ -170,8 +173,9 @@ class Formulation:
         """Transition literals and their delays; at most K transitions per DNN."""
         z3 = self._z3
         self._chain_terms: List[List[Tuple[object, int]]] = []
+        self._transition_terms: List[List[Tuple[object, int]]] = []
         for n, groups in enumerate(self.groups):
-            switches, terms = [], []
+            switches, terms, delays = [], [], []
             for i, group in enumerate(groups):
                 p = (n, i)
                 for a, lit in self.on[p].items():
@@ -188,11 +192,13 @@ class Formulation:
                     cost = _units(group.transition_ms.get(a, 0.0))
                     if cost > 0:
                         terms.append((leave, cost))
+                        delays.append((leave, cost))
                 if leaves:
                     switches.append(z3.Or(leaves) if len(leaves) > 1 else leaves[0])
             if switches and self.max_transitions < len(switches):
                 self.solver.add(z3.AtMost(*switches, self.max_transitions))
             self._chain_terms.append(terms)
+            self._transition_terms.append(delays)
 
     def _contention_cuts(self):
         """Weights of the contention bounds: ``value >= sum of w[cut][p, a]`` over the groups.
@@ -348,24 +354,58 @@ class Formulation:
             args[k] = lit.as_ast()
         self.solver.add(z3.BoolRef(z3.Z3_mk_or(self.ctx.ref(), len(differs), args), self.ctx))
 
-    def _bound_literal(self, bound_ms: float):
-        """The literal that switches the bound on; the previous bound's is retired (asserted
-        false) so that the solver does not carry every bound it was ever asked about."""
+    def _bound_literal(self, bound_ms: float, estimate: bool):
+        """The literal that switches the bound (and the estimate filter) on; the previous
+        bound's is retired (asserted false) so that the solver does not carry every bound it
+        was ever asked about."""
         z3 = self._z3
-        units = _units(bound_ms)
-        if self._bound is not None and self._bound[0] == units:
+        key = (_units(bound_ms), self._estimate_version if estimate else 0)
+        if self._bound is not None and self._bound[0] == key:
             return self._bound[1]
         if self._bound is not None:
             self.solver.add(z3.Not(self._bound[1]))
-        lit = z3.Bool(f"bound_{self._checks}_{units}", ctx=self.ctx)
-        for c in self._bound_constraints(bound_ms):
+        lit = z3.Bool(f"bound_{self._checks}_{key[0]}_{key[1]}", ctx=self.ctx)
+        constraints = self._bound_constraints(bound_ms)
+        if estimate:
+            constraints += [self._pb_constraint(sum_args, bound_ms)
+                            for sum_args in self._estimate_sums]
+        for c in constraints:
             self.solver.add(z3.Implies(lit, c))
-        self._bound = (units, lit, bound_ms)
+        self._bound = (key, lit, bound_ms)
         return lit
 
-    def check(self, bound_ms: float, rlimit: int, timeout_ms: Optional[int] = None
-              ) -> CheckOutcome:
+    # --- the estimate filter -----------------------------------------------------------------
+
+    def set_estimate(self, wall_ms: Mapping[Tuple[GroupKey, str], float]) -> None:
+        """Predicted wall times (ms) of every group on every accelerator it can run on.
+
+        Unlike the bound these are estimates (contention taken from simulating the incumbent,
+        refine.py): a check with ``estimate=True`` also asks that the predicted busy time of
+        every accelerator and the predicted chain of every DNN fit the bound. The filter keeps
+        Z3 to assignments predicted to beat the incumbent; it proves nothing.
+        """
+        sums = []
+        for a in self.accs:
+            terms = [(self.on[p][a], _units(wall_ms[(p, a)])) for p in self.flat
+                     if a in self.on[p]]
+            if self._positive(terms):
+                sums.append(self._pb_args(terms, 1.0))
+        if self.chain_scale != math.inf:
+            for n, groups in enumerate(self.groups):
+                terms = [(lit, _units(wall_ms[((n, i), a)])) for i in range(len(groups))
+                         for a, lit in self.on[(n, i)].items()] + self._transition_terms[n]
+                if self._positive(terms):
+                    sums.append(self._pb_args(terms, self.chain_scale))
+        self._estimate_sums = sums
+        self._estimate_version += 1
+
+    def check(self, bound_ms: float, rlimit: int, timeout_ms: Optional[int] = None,
+              estimate: bool = False,
+              fixed: Optional[Mapping[str, Sequence[str]]] = None) -> CheckOutcome:
         """Is there an unblocked assignment whose model value is at most ``bound_ms``?
+
+        ``estimate``: its predicted value too (``set_estimate``). ``fixed``: DNN -> the
+        assignment it must keep (only the other DNNs are searched).
 
         An answer that a contention bound not yet in the model rules out adds that bound and
         asks again (lazy constraint generation), within the same resource limit.
@@ -373,7 +413,11 @@ class Formulation:
         z3 = self._z3
         assumptions = []
         if bound_ms != math.inf:
-            assumptions.append(self._bound_literal(bound_ms))
+            assumptions.append(self._bound_literal(bound_ms, estimate))
+        for p in self._free if fixed else ():
+            name = self.names[p[0]]
+            if name in fixed:
+                assumptions.append(self.on[p][fixed[name][p[1]]])
         used = 0
         solves = 0
         while True:

@@ -1,17 +1,21 @@
 """The search: Z3 proposes assignments, the simulator judges them (docs/planner.md, "Search").
 
-The incumbent starts as the best of the seed schedules (the baselines that fit the transition
-budget), judged by simulation. Then, repeatedly, Z3 is asked for an assignment not tried yet
-whose model value is at most ``incumbent / (1 + gap)``; each answer is simulated, kept if it
-beats the incumbent, and blocked. When Z3 answers *unsat*, no untried assignment can do better
-by more than ``gap`` under the model. For latency the model's value is a
-lower bound of the simulated latency, so this proves the incumbent within ``gap`` of the best
-schedule the simulator can find. Before that, a bisection phase reaches the smallest model
-value quickly, simulating what it meets, so that the incumbent improves early.
+1. Seeds: the baselines that fit the transition budget, simulated; the best is the incumbent.
+2. Local search: coordinate descent under the simulator from every seed.
+3. Refinement (``Search._refine``): Z3 re-solves two DNNs at a time, the others fixed, for
+   assignments that contention *predicted* from simulating the incumbent (estimate.py) says
+   come near or beat it; each is simulated; a better one is the new incumbent and recalibrates
+   the prediction; until a round over every pair improves nothing (status ``converged``).
+4. Proof (when ``prove``): Z3 is asked for an untried assignment whose model value, a lower
+   bound of its simulated value (formulation.py), is at most ``incumbent / (1 + gap)``; each
+   is simulated, kept if better, and blocked. *Unsat* proves the incumbent within ``gap`` of
+   the best schedule the simulator can find (status ``optimal``). A bisection first reaches
+   the smallest model values, simulating what it meets.
 
-Everything is deterministic: Z3 runs with a fixed seed and a resource limit (``rlimit``) per
-check and in total; a wall-clock deadline is only a safety net. When a limit stops the search,
-the best schedule found so far is returned with a warning.
+Every simulated assignment is blocked, so Z3 never proposes one twice. Everything is
+deterministic: Z3 runs with a fixed seed and a resource limit (``rlimit``) per check and in
+total; a wall-clock deadline is only a safety net. When a limit stops the search, the best
+schedule found so far is returned with a warning.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ RLIMIT_TOTAL = 200_000_000
 MAX_CANDIDATES = 2000
 #: Most assignments the local search before Z3 may simulate (they count as candidates).
 LOCAL_SEARCH_BUDGET = 300
+#: The refinement re-solves this many DNNs at a time, the others fixed (``Search._refine``).
+REFINE_DNNS = 2
+#: ... and simulates assignments predicted within this fraction of the incumbent: predictions
+#: err both ways, so one predicted slightly worse may simulate better.
+REFINE_SLACK = 0.01
 #: The ``source`` of a schedule found by the local search (not a baseline, not Z3).
 LOCAL_SEARCH = "local-search"
 
@@ -50,7 +59,7 @@ class SearchOutcome:
     assignments: Assignments
     predicted_ms: float
     source: str  # "z3" or the name of the seed that stayed best
-    status: str  # "optimal" | "resource-limit" | "timeout" | "candidate-limit"
+    status: str  # "optimal" | "converged" | "resource-limit" | "timeout" | "candidate-limit"
     lower_bound_ms: Optional[float]  # proven bound on every schedule's simulated value
     checks: int = 0
     candidates: int = 0
@@ -67,7 +76,7 @@ class Search:
     def __init__(self, profile: Profile, objective: str, max_transitions: int,
                  frames_in_flight: int, *, gap: float = 0.01, seed: int = 0,
                  rlimit_per_check: int = RLIMIT_PER_CHECK, rlimit_total: int = RLIMIT_TOTAL,
-                 deadline: Optional[float] = None):
+                 deadline: Optional[float] = None, prove: bool = True):
         self.profile = profile
         self.objective = objective
         self.k = max_transitions
@@ -77,6 +86,7 @@ class Search:
         self.rlimit_per_check = rlimit_per_check
         self.rlimit_total = rlimit_total
         self.deadline = deadline
+        self.prove = prove
         self.names = tuple(profile.dnns)
         self.tried: Dict[Tuple, float] = {}
         self.best: Optional[Assignments] = None
@@ -110,10 +120,13 @@ class Search:
         self.z3_time = 0.0
         self.stop = ""
         self.reason = ""
-        # Phase 1, bisection: down to the smallest model value of any untried assignment (to
-        # within a band), every assignment met on the way simulated, so that the incumbent
-        # improves early. Phase 2: every untried assignment whose model value is at most
-        # incumbent / (1 + gap) is simulated, until none is left.
+        self._refine()
+        if not self.prove and self.best is not None:
+            return self._outcome(self.stop or "converged", None)
+        # Proof. Bisection first: down to the smallest model value of any untried assignment
+        # (to within a band), every assignment met on the way simulated. Then every untried
+        # assignment whose model value is at most incumbent / (1 + gap) is simulated, until
+        # none is left: the model value bounds the simulated value from below.
         lower, upper = 0.0, self.best_ms
         while upper - lower > self._band() and not self.stop:
             mid = (lower + upper) / 2.0 if upper != math.inf else math.inf
@@ -136,6 +149,46 @@ class Search:
                 lower = bound
         status = self.stop or status
         return self._outcome(status, lower)
+
+    def _refine(self) -> None:
+        """Z3 re-solves around the incumbent with contention predicted from simulating it.
+
+        For every pair of DNNs in turn (the others keep the incumbent's assignment), Z3 is
+        asked for untried assignments whose predicted busy times and chains (estimate.py) come
+        within ``REFINE_SLACK`` of the incumbent, and that the bound does not rule out; each
+        is simulated; a better one becomes the incumbent and the prediction is recalibrated
+        on it. It stops when a whole round over the pairs improves nothing (or at a limit).
+        Pairs, not the whole set: Z3 proves "no such assignment" for two DNNs in milliseconds,
+        but for four it must rule out near-balanced partitions of every group, which took
+        seconds per check (docs/planner.md, "What we tried").
+        """
+        from itertools import combinations
+
+        from hax_conn_core.planner.estimate import calibrated_wall_ms
+
+        if self.best is None:
+            return  # nothing to refine around: the proof finds the first schedule
+        n = len(self.names)
+        subsets = list(combinations(range(n), min(REFINE_DNNS, n)))
+        calibrated_on = None
+        stale = 0
+        for turn in range(10 ** 9):
+            if stale == len(subsets) or self.stop:
+                return
+            searched = subsets[turn % len(subsets)]
+            fixed = {name: self.best[name] for d, name in enumerate(self.names)
+                     if d not in searched}
+            before = self.best_ms
+            while not self.stop:
+                if calibrated_on != self.best_ms:
+                    self.form.set_estimate(calibrated_wall_ms(
+                        self.profile, self.names, self.best, self.objective, self.frames))
+                    calibrated_on = self.best_ms
+                out = self._check(self.best_ms * (1.0 + REFINE_SLACK), estimate=True,
+                                  fixed=fixed)
+                if out is None or out.status == "unsat":
+                    break
+            stale = 0 if self.best_ms < before else stale + 1
 
     def _local_search(self, seeds: Sequence[Seed]) -> None:
         """Coordinate descent from every seed, before Z3: a better incumbent early means fewer
@@ -195,7 +248,8 @@ class Search:
     def _band(self) -> float:
         return 2.0 * self.gap * self.best_ms if self.best_ms != math.inf else math.inf
 
-    def _check(self, bound: float) -> Optional[CheckOutcome]:
+    def _check(self, bound: float, estimate: bool = False,
+               fixed: Optional[Mapping[str, Sequence[str]]] = None) -> Optional[CheckOutcome]:
         """One Z3 check; a found assignment is simulated and blocked. None when stopped."""
         if len(self.tried) >= MAX_CANDIDATES:
             self.stop = "candidate-limit"
@@ -211,7 +265,7 @@ class Search:
             self.stop = "resource-limit"
             return None
         t0 = time.perf_counter()
-        out = self.form.check(bound, budget, remaining_ms)
+        out = self.form.check(bound, budget, remaining_ms, estimate=estimate, fixed=fixed)
         self.z3_time += time.perf_counter() - t0
         self.checks += out.solves
         self.rlimit_used += out.rlimit_used
@@ -231,11 +285,11 @@ class Search:
         self.form.block(out.assignments)
         return out
 
-    def _outcome(self, status: str, lower: float) -> SearchOutcome:
+    def _outcome(self, status: str, lower: Optional[float]) -> SearchOutcome:
         warnings = []
         # Every term of the model bounds the simulated value from below (formulation.py), so
-        # what Z3 ruled out bounds every schedule.
-        lower_bound = min(lower, self.best_ms)
+        # what Z3 ruled out bounds every schedule. Without a proof there is no bound.
+        lower_bound = min(lower, self.best_ms) if lower else None
         if status in ("timeout", "resource-limit", "candidate-limit"):
             what = {"timeout": "the time limit (--timeout)",
                     "resource-limit": "Z3's resource limit (rlimit)",

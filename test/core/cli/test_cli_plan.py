@@ -124,3 +124,23 @@ def test_malformed_json_via_the_real_command(tmp_path):
 def test_missing_profile_file(capsys):
     assert main(["plan", "--profile", "/no/such/profile.json"]) == 2
     assert "profile file not found" in capsys.readouterr().err
+
+
+def test_no_prove_stops_at_the_refinement(tmp_path, capsys):
+    profile_path = _write(tmp_path, DOC)
+    assert main(["plan", "--profile", profile_path, "--no-prove", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["solver"]["status"] == "converged"
+    assert "lower_bound_ms" not in doc["solver"]
+    assert main(["plan", "--profile", profile_path, "--no-prove"]) == 0
+    text = capsys.readouterr().out
+    assert "converged" in text and "not proven" in text
+    assert main(["plan", "--profile", profile_path, "--prove", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["solver"]["status"] == "optimal"
+
+
+def test_prove_and_no_prove_together_is_a_usage_error(tmp_path):
+    out = subprocess.run([str(HAX_CONN), "plan", "--profile", _write(tmp_path, DOC),
+                          "--prove", "--no-prove"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "not allowed with argument" in out.stderr

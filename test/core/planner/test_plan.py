@@ -130,3 +130,37 @@ def test_no_schedule_fits_the_budget():
 def test_bad_options(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         plan(make_profile(SPLIT_WINS), **kwargs)
+
+
+def _four_dnns():
+    # Four DNNs of five groups, GPU-fast and DLA-fast in turn, heavy DRAM traffic: 22^4
+    # schedules with K = 2 (234,256), over the default proof limit.
+    groups = [group({"gpu": 1.0, "dla": 2.5}, {"gpu": 40.0, "dla": 30.0}),
+              group({"gpu": 2.0, "dla": 1.0}, {"gpu": 20.0, "dla": 20.0}),
+              group({"gpu": 0.5, "dla": 1.5}, {"gpu": 60.0, "dla": 10.0}),
+              group({"gpu": 1.5, "dla": 1.0}, {"gpu": 30.0, "dla": 40.0}),
+              group({"gpu": 0.8, "dla": 2.0}, {"gpu": 50.0, "dla": 20.0})]
+    return make_profile({name: groups for name in "abcd"})
+
+
+def test_large_problems_are_refined_not_proven_unless_asked():
+    from hax_conn_core.planner.api import count_schedules, PROVE_LIMIT
+
+    profile = _four_dnns()
+    assert count_schedules(profile, 2) > PROVE_LIMIT
+    refined = plan(profile, max_transitions=2)
+    assert refined.status == "converged"
+    assert refined.lower_bound_ms is None
+    assert any("not proven" in note and "--prove" in note for note in refined.notes)
+    assert refined.schedule.solver["status"] == "converged"
+    proven = plan(profile, max_transitions=2, prove=True)
+    assert proven.status == "optimal"
+    assert proven.lower_bound_ms <= proven.predicted_ms
+    # The proof starts from the refined plan: it can only find a better one.
+    assert proven.predicted_ms <= refined.predicted_ms
+
+
+def test_small_problems_are_proven_by_default():
+    profile = make_profile(SPLIT_WINS)
+    assert plan(profile).status == "optimal"
+    assert plan(profile, prove=False).status == "converged"
