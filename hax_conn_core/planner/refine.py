@@ -162,7 +162,7 @@ class Search:
         but for four it must rule out near-balanced partitions of every group, which took
         seconds per check (docs/planner.md, "What we tried").
         """
-        from itertools import combinations
+        from itertools import combinations, count
 
         from hax_conn_core.planner.estimate import calibrated_wall_ms
 
@@ -172,7 +172,7 @@ class Search:
         subsets = list(combinations(range(n), min(REFINE_DNNS, n)))
         calibrated_on = None
         stale = 0
-        for turn in range(10 ** 9):
+        for turn in count():
             if stale == len(subsets) or self.stop:
                 return
             searched = subsets[turn % len(subsets)]
