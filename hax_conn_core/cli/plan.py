@@ -183,8 +183,8 @@ def print_plan(profile, result) -> None:
                          f"{result.improvement_pct(within_budget=True):.1f}%")
         console.print(line)
     status = {"optimal": "proven within 1% of the best schedule the simulator can find",
-              "converged": "converged (Z3 finds nothing predicted to beat the plan), "
-                           "not proven"}
+              "converged": "converged (Z3 re-solving two DNNs at a time improves nothing "
+                           "more), not proven"}
     console.print(f"Search: {status.get(result.status, result.status)} "
                   f"({result.checks} Z3 checks, {result.candidates} schedules simulated, "
                   f"{result.time_s:.2f} s)")

@@ -56,8 +56,9 @@ class PlanResult:
 
     ``schedule.predicted_ms`` is the simulator's value of the returned schedule. ``status``:
     ``optimal`` (proven within ``gap`` of the best schedule the simulator can find),
-    ``timeout``, ``resource-limit`` or ``candidate-limit`` (stopped early: see ``warnings``).
-    ``source`` is ``z3``, ``local-search`` or the name of the baseline that stayed best.
+    ``converged`` (the refinement's plan, not proven: ``notes`` says why), ``timeout``,
+    ``resource-limit`` or ``candidate-limit`` (stopped early: see ``warnings``). ``source`` is
+    ``z3``, ``local-search`` or the name of the baseline that stayed best.
     """
 
     schedule: Schedule
@@ -153,6 +154,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
         prove = space <= PROVE_LIMIT
     search = refine.Search(
         profile, objective, max_transitions, frames_in_flight, gap=gap, seed=seed, prove=prove,
+        proof_optional=asked is None,
         rlimit_per_check=rlimit_per_check or refine.RLIMIT_PER_CHECK,
         rlimit_total=rlimit_total or refine.RLIMIT_TOTAL, deadline=deadline)
     outcome = search.run(seeds)
@@ -179,10 +181,11 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     elif outcome.source not in found_by:
         notes.append(f"no schedule beats the {outcome.source} baseline: the plan is that "
                      f"baseline")
-    if outcome.status == "converged" and asked is None:
+    notes.extend(outcome.notes)
+    if outcome.status == "converged" and asked is None and not prove:
         notes.append(f"not proven optimal: {space:,} possible schedules, more than the "
                      f"{PROVE_LIMIT:,} the proof runs on by default (--prove to try)")
-    elif outcome.status == "converged":
+    elif outcome.status == "converged" and asked is False:
         notes.append("not proven optimal: the proof was switched off")
     return PlanResult(schedule=schedule, baselines=baselines, status=outcome.status,
                       source=outcome.source, lower_bound_ms=outcome.lower_bound_ms,

@@ -82,8 +82,8 @@ def calibrated_wall_ms(profile: Profile, names: Sequence[str],
 
 
 def _overlap(first: List[GroupRun], second: List[GroupRun], demand) -> Tuple[float, List[float]]:
-    """Total time both accelerators are busy, and per accelerator the demand of the *other*
-    accelerator's runs integrated over that time (runs of one accelerator never overlap)."""
+    """Total time both accelerators are busy, and per accelerator the demand of its own runs
+    integrated over that time (runs of one accelerator never overlap)."""
     total = 0.0
     weighted = [0.0, 0.0]  # [0]: demand of first's runs over the overlap, [1]: of second's
     i = j = 0

@@ -66,6 +66,7 @@ class SearchOutcome:
     z3_time_s: float = 0.0
     rlimit_used: int = 0
     warnings: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
 
 def _key(assignments: Mapping[str, Sequence[str]], names: Sequence[str]) -> Tuple:
@@ -76,7 +77,8 @@ class Search:
     def __init__(self, profile: Profile, objective: str, max_transitions: int,
                  frames_in_flight: int, *, gap: float = 0.01, seed: int = 0,
                  rlimit_per_check: int = RLIMIT_PER_CHECK, rlimit_total: int = RLIMIT_TOTAL,
-                 deadline: Optional[float] = None, prove: bool = True):
+                 deadline: Optional[float] = None, prove: bool = True,
+                 proof_optional: bool = False):
         self.profile = profile
         self.objective = objective
         self.k = max_transitions
@@ -87,6 +89,8 @@ class Search:
         self.rlimit_total = rlimit_total
         self.deadline = deadline
         self.prove = prove
+        # The proof was not asked for (prove=None): a limit that stops it is no failure.
+        self.proof_optional = proof_optional
         self.names = tuple(profile.dnns)
         self.tried: Dict[Tuple, float] = {}
         self.best: Optional[Assignments] = None
@@ -120,7 +124,12 @@ class Search:
         self.z3_time = 0.0
         self.stop = ""
         self.reason = ""
+        if self.best is None:
+            # No seed fits the transition budget: Z3 finds a first schedule (any), or proves
+            # that none exists (SolverError).
+            self._check(math.inf)
         self._refine()
+        refined = not self.stop
         if not self.prove and self.best is not None:
             return self._outcome(self.stop or "converged", None)
         # Proof. Bisection first: down to the smallest model value of any untried assignment
@@ -148,7 +157,16 @@ class Search:
             if out is not None and out.status == "unsat":
                 lower = bound
         status = self.stop or status
-        return self._outcome(status, lower)
+        notes = []
+        if self.proof_optional and refined and status in ("candidate-limit", "resource-limit"):
+            # The proof was a bonus (prove=None): the plan is the refinement's, as on a large
+            # problem, and what the proof ruled out still bounds how far it can be from best.
+            gap = (f": the plan is at most {100.0 * (self.best_ms / lower - 1.0):.1f}% above "
+                   f"the best possible" if lower else "")
+            notes.append(f"not proven optimal: the proof stopped at {self._limit_text(status)}"
+                         f" after {len(self.tried)} simulated schedules{gap}")
+            status = "converged"
+        return self._outcome(status, lower, notes)
 
     def _refine(self) -> None:
         """Z3 re-solves around the incumbent with contention predicted from simulating it.
@@ -182,12 +200,13 @@ class Search:
             while not self.stop:
                 if calibrated_on != self.best_ms:
                     self.form.set_estimate(calibrated_wall_ms(
-                        self.profile, self.names, self.best, self.objective, self.frames))
+                        self.profile, self.names, self.best, self.objective, self.frames),
+                        around=self.best)
                     calibrated_on = self.best_ms
                 out = self._check(self.best_ms * (1.0 + REFINE_SLACK), estimate=True,
-                                  fixed=fixed)
-                if out is None or out.status == "unsat":
-                    break
+                                  fixed=fixed, soft=True)
+                if out is None or out.status != "sat":
+                    break  # none left for this pair (or Z3 gave up on it: the next pair)
             stale = 0 if self.best_ms < before else stale + 1
 
     def _local_search(self, seeds: Sequence[Seed]) -> None:
@@ -249,8 +268,13 @@ class Search:
         return 2.0 * self.gap * self.best_ms if self.best_ms != math.inf else math.inf
 
     def _check(self, bound: float, estimate: bool = False,
-               fixed: Optional[Mapping[str, Sequence[str]]] = None) -> Optional[CheckOutcome]:
-        """One Z3 check; a found assignment is simulated and blocked. None when stopped."""
+               fixed: Optional[Mapping[str, Sequence[str]]] = None,
+               soft: bool = False) -> Optional[CheckOutcome]:
+        """One Z3 check; a found assignment is simulated and blocked. None when stopped.
+
+        ``soft``: a check that alone exhausts its per-check resource limit is returned as
+        ``unknown`` and the search goes on (the refinement moves to the next pair).
+        """
         if len(self.tried) >= MAX_CANDIDATES:
             self.stop = "candidate-limit"
             return None
@@ -273,6 +297,8 @@ class Search:
             self.reason = out.reason
             # Z3 says "canceled" for both limits: the clock tells them apart.
             timed_out = self.deadline is not None and time.monotonic() >= self.deadline - 0.01
+            if soft and not timed_out and self.rlimit_used < self.rlimit_total:
+                return out
             self.stop = "timeout" if timed_out else "resource-limit"
             return None
         if out.status == "unsat":
@@ -285,17 +311,21 @@ class Search:
         self.form.block(out.assignments)
         return out
 
-    def _outcome(self, status: str, lower: Optional[float]) -> SearchOutcome:
+    def _limit_text(self, status: str) -> str:
+        return {"timeout": "the time limit (--timeout)",
+                "resource-limit": "Z3's resource limit (rlimit)",
+                "candidate-limit": f"the limit of {MAX_CANDIDATES} simulated candidates"}[status]
+
+    def _outcome(self, status: str, lower: Optional[float],
+                 notes: Sequence[str] = ()) -> SearchOutcome:
         warnings = []
         # Every term of the model bounds the simulated value from below (formulation.py), so
         # what Z3 ruled out bounds every schedule. Without a proof there is no bound.
         lower_bound = min(lower, self.best_ms) if lower else None
         if status in ("timeout", "resource-limit", "candidate-limit"):
-            what = {"timeout": "the time limit (--timeout)",
-                    "resource-limit": "Z3's resource limit (rlimit)",
-                    "candidate-limit": f"the limit of {MAX_CANDIDATES} simulated candidates"}
-            msg = (f"the search stopped at {what[status]} after {self.checks} Z3 checks and "
-                   f"{len(self.tried)} simulated schedules; returning the best found so far")
+            msg = (f"the search stopped at {self._limit_text(status)} after {self.checks} Z3 "
+                   f"checks and {len(self.tried)} simulated schedules; returning the best found "
+                   f"so far")
             if lower_bound:
                 msg += (f" (at most {100.0 * (self.best_ms / lower_bound - 1.0):.1f}% above the "
                         f"best possible)")
@@ -305,4 +335,4 @@ class Search:
         return SearchOutcome(assignments=self.best, predicted_ms=self.best_ms, source=self.source,
                              status=status, lower_bound_ms=lower_bound, checks=self.checks,
                              candidates=len(self.tried), z3_time_s=self.z3_time,
-                             rlimit_used=self.rlimit_used, warnings=warnings)
+                             rlimit_used=self.rlimit_used, warnings=warnings, notes=list(notes))

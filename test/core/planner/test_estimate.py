@@ -70,3 +70,31 @@ def test_other_than_two_accelerators_predicts_standalone_times():
     names = list(profile.dnns)
     wall = calibrated_wall_ms(profile, names, {"a": ("gpu",), "b": ("dla0",)}, "latency", 2)
     assert wall == standalone_ms(profile, names)
+
+
+def test_prediction_worked_out_by_hand():
+    # Curves S = 1 + u (peak 100 GB/s). Simulated: a (GPU, 2 ms, 40 GB/s) and b (DLA, 1 ms,
+    # 20 GB/s) start together, u = 0.6, both at S = 1.6: b ends at 1.6 ms having slowed a,
+    # which has 1 ms of work left and ends alone at 2.6 ms; then c (GPU, 1 ms) runs alone to
+    # 3.6 ms. GPU: busy 3.6 ms, 1.6 ms of it beside b (phi = 4/9), partner demand 20 GB/s.
+    # DLA: busy 1.6 ms, all of it beside a (phi = 1), partner demand 40 GB/s.
+    profile = make_profile({
+        "a": [group({"gpu": 2.0, "dla": 3.0}, {"gpu": 40.0, "dla": 10.0})],
+        "b": [group({"gpu": 1.0, "dla": 1.0}, {"gpu": 20.0, "dla": 20.0})],
+        "c": [group({"gpu": 1.0, "dla": 1.0}, {"gpu": 10.0, "dla": 30.0})],
+    })
+    wall = calibrated_wall_ms(profile, list(profile.dnns),
+                              {"a": ("gpu",), "b": ("dla",), "c": ("gpu",)}, "latency", 2)
+
+    def stretch(phi, s):  # wall / work for a group slowed by s during a share phi of its run
+        return 1.0 / ((1.0 - phi) + phi / s)
+
+    phi = 1.6 / 3.6
+    gpu_scale = 3.6 / (2.0 * stretch(phi, 1.6) + 1.0 * stretch(phi, 1.0 + (10 + 20) / 100))
+    assert wall[((2, 0), "gpu")] == pytest.approx(stretch(phi, 1.3) * gpu_scale)
+    assert wall[((0, 0), "gpu")] == pytest.approx(2.0 * stretch(phi, 1.6) * gpu_scale)
+    assert wall[((1, 0), "gpu")] == pytest.approx(1.0 * stretch(phi, 1.4) * gpu_scale)
+    # DLA: phi = 1, partner demand 40, scale 1.6 / (1 * 1.6) = 1.
+    assert wall[((2, 0), "dla")] == pytest.approx(1.0 + (30 + 40) / 100)
+    assert wall[((0, 0), "dla")] == pytest.approx(3.0 * (1.0 + (10 + 40) / 100))
+    assert wall[((1, 0), "dla")] == pytest.approx(1.6)

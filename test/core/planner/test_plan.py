@@ -150,6 +150,8 @@ def test_large_problems_are_refined_not_proven_unless_asked():
     assert count_schedules(profile, 2) > PROVE_LIMIT
     refined = plan(profile, max_transitions=2)
     assert refined.status == "converged"
+    # Found by the refinement (the only Z3 step without the proof), beyond the local search.
+    assert refined.source == "z3"
     assert refined.lower_bound_ms is None
     assert any("not proven" in note and "--prove" in note for note in refined.notes)
     assert refined.schedule.solver["status"] == "converged"
@@ -164,3 +166,44 @@ def test_small_problems_are_proven_by_default():
     profile = make_profile(SPLIT_WINS)
     assert plan(profile).status == "optimal"
     assert plan(profile, prove=False).status == "converged"
+
+
+def test_no_baseline_within_budget_refines_from_a_first_z3_schedule():
+    # No "gpu" accelerator (no GPU-only), no accelerator runs a whole DNN (no GPU&DLA), and
+    # the affinities alternate so that Herald and H2H need more than K = 1 transitions: Z3
+    # finds the first schedule, the refinement improves on it, and prove=False is honoured.
+    def g(npu, dla):
+        times = {a: t for a, t in (("npu", npu), ("dla", dla)) if t is not None}
+        return group(times, {a: 40.0 for a in times}, {a: 0.01 for a in times})
+
+    dnn = [g(1.0, None), g(1.0, 3.0), g(3.0, 1.0), g(1.0, 3.0), g(3.0, 1.0), g(None, 1.0)]
+    profile = make_profile({"a": dnn, "b": dnn}, accelerators=("npu", "dla"))
+    refined = plan(profile, max_transitions=1, prove=False)
+    assert not any(b.transitions <= 1 for b in refined.baselines)
+    assert refined.status == "converged" and refined.lower_bound_ms is None
+    assert refined.source == "z3"
+    assert refined.schedule.predicted_ms == simulate(profile, refined.schedule).predicted_ms
+    proven = plan(profile, max_transitions=1)
+    assert proven.status == "optimal"
+    assert proven.predicted_ms <= refined.predicted_ms
+
+
+def test_a_proof_that_runs_out_leaves_the_refined_plan_converged(monkeypatch):
+    # prove=None and a problem under the proof limit: the proof runs, but a limit that stops
+    # it is no failure; the plan is the refinement's, with the bound reached in a note.
+    from hax_conn_core.planner import api, refine
+
+    profile = _four_dnns()
+    refined = plan(profile, max_transitions=2, prove=False)
+    monkeypatch.setattr(api, "PROVE_LIMIT", 10 ** 9)
+    # Room for the refinement (deterministic: the same candidates again) and a few more.
+    monkeypatch.setattr(refine, "MAX_CANDIDATES", refined.candidates + 5)
+    result = plan(profile, max_transitions=2)
+    assert result.status == "converged"
+    assert not result.warnings
+    assert any(f"the proof stopped at the limit of {refined.candidates + 5} simulated "
+               f"candidates" in note for note in result.notes)
+    assert result.lower_bound_ms is not None  # what the proof ruled out still bounds
+    assert result.predicted_ms <= refined.predicted_ms
+    asked = plan(profile, max_transitions=2, prove=True)
+    assert asked.status == "candidate-limit" and asked.warnings

@@ -82,13 +82,18 @@ def test_three_accelerators_latency(accelerators, data):
 
 
 @SETTINGS
-@given(profile=small_profiles(), k=st.integers(min_value=0, max_value=2),
-       objective=st.sampled_from(["latency", "throughput"]))
-def test_refinement_alone_never_loses_to_a_baseline(profile, k, objective):
+@given(profile=st.one_of(small_profiles(),
+                         small_profiles(max_dnns=2, max_groups=3,
+                                        accelerators=("gpu", "dla0", "dla1"))),
+       k=st.integers(min_value=0, max_value=2),
+       objective=st.sampled_from(["latency", "throughput"]),
+       frames=st.integers(min_value=1, max_value=4))
+def test_refinement_alone_never_loses_to_a_baseline(profile, k, objective, frames):
     # Without the proof (prove=False, the default on large problems) the plan is the
     # refinement's: not proven, but never worse than a baseline within the budget, judged by
     # the simulator, and the same every time.
-    result = plan(profile, objective=objective, max_transitions=k, prove=False)
+    result = plan(profile, objective=objective, max_transitions=k, prove=False,
+                  frames_in_flight=frames)
     schedule = result.schedule
     assert schedule.predicted_ms == simulate(profile, schedule).predicted_ms
     assert all(count_transitions(a) <= k for a in schedule.assignments.values())
@@ -99,7 +104,8 @@ def test_refinement_alone_never_loses_to_a_baseline(profile, k, objective):
     if any(b.transitions <= k for b in result.baselines):
         assert result.status == "converged"
         assert result.lower_bound_ms is None
-    again = plan(profile, objective=objective, max_transitions=k, prove=False)
+    again = plan(profile, objective=objective, max_transitions=k, prove=False,
+                 frames_in_flight=frames)
     assert again.schedule.assignments == schedule.assignments
 
 
