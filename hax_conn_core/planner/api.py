@@ -143,11 +143,6 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
                                     frames_in_flight=frames_in_flight))
     seeds = [refine.Seed(b.name, b.schedule.assignments) for b in baselines
              if b.transitions <= max_transitions]
-    if not seeds:
-        # Every baseline needs more transitions than allowed (e.g. K = 0 and a DNN that no
-        # single accelerator can run whole): start from the fastest accelerator per group
-        # would break the budget too, so Z3 must find the first feasible schedule itself.
-        seeds = []
     space = count_schedules(profile, max_transitions)
     asked = prove
     if prove is None:

@@ -118,7 +118,7 @@ class Formulation:
         self._checks = 0
         # The bound now asserted: (key, literal, ms); key = (units, estimate version or 0).
         self._bound: Optional[Tuple[Tuple[int, int], object, float]] = None
-        self._estimate_sums: List[Tuple[Tuple[object, int, float], float]] = []
+        self._estimate_sums: List[Tuple[object, int, float]] = []
         self._estimate_version = 0
         self._rlimit_index: Optional[int] = None
         self._build_choices()
@@ -173,9 +173,8 @@ class Formulation:
         """Transition literals and their delays; at most K transitions per DNN."""
         z3 = self._z3
         self._chain_terms: List[List[Tuple[object, int]]] = []
-        self._delay_terms: List[List[Tuple[object, int]]] = []  # transitions only
         for n, groups in enumerate(self.groups):
-            switches, terms, delays = [], [], []
+            switches, terms = [], []
             for i, group in enumerate(groups):
                 p = (n, i)
                 for a, lit in self.on[p].items():
@@ -192,13 +191,11 @@ class Formulation:
                     cost = _units(group.transition_ms.get(a, 0.0))
                     if cost > 0:
                         terms.append((leave, cost))
-                        delays.append((leave, cost))
                 if leaves:
                     switches.append(z3.Or(leaves) if len(leaves) > 1 else leaves[0])
             if switches and self.max_transitions < len(switches):
                 self.solver.add(z3.AtMost(*switches, self.max_transitions))
             self._chain_terms.append(terms)
-            self._delay_terms.append(delays)
 
     def _contention_cuts(self):
         """Weights of the contention bounds: ``value >= sum of w[cut][p, a]`` over the groups.
@@ -367,8 +364,8 @@ class Formulation:
         lit = z3.Bool(f"bound_{self._checks}_{key[0]}_{key[1]}", ctx=self.ctx)
         constraints = self._bound_constraints(bound_ms)
         if estimate:
-            constraints += [self._pb_constraint(sum_args, max(bound_ms, floor_ms))
-                            for sum_args, floor_ms in self._estimate_sums]
+            constraints += [self._pb_constraint(sum_args, bound_ms)
+                            for sum_args in self._estimate_sums]
         for c in constraints:
             self.solver.add(z3.Implies(lit, c))
         self._bound = (key, lit, bound_ms)
@@ -376,37 +373,21 @@ class Formulation:
 
     # --- the estimate filter -----------------------------------------------------------------
 
-    def set_estimate(self, wall_ms: Mapping[Tuple[GroupKey, str], float],
-                     around: Optional[Mapping[str, Sequence[str]]] = None) -> None:
+    def set_estimate(self, wall_ms: Mapping[Tuple[GroupKey, str], float]) -> None:
         """Predicted wall times (ms) of every group on every accelerator it can run on.
 
-        Unlike the bound these are estimates (contention taken from simulating the incumbent
-        ``around``, refine.py): a check with ``estimate=True`` also asks that the predicted busy
-        time of every accelerator (per frame-set) and the predicted chain of every DNN fit the
-        bound. A DNN's chain may always be as long as the incumbent's own predicted chain: a
-        prediction that overshoots for one DNN must not empty the incumbent's neighbourhood.
-        The filter keeps Z3 to assignments predicted to come near the incumbent; it proves
-        nothing.
+        Unlike the bound these are estimates (contention taken from simulating the incumbent,
+        refine.py): a check with ``estimate=True`` also asks that the predicted busy time of
+        every accelerator (per frame-set) fit the bound. The filter keeps Z3 to assignments
+        predicted to come near the incumbent; it proves nothing. (Predicted chains per DNN
+        were tried as well: docs/planner.md, "What we tried".)
         """
-        sums: List[Tuple[Tuple[object, int, float], float]] = []  # (PB sum, floor ms)
+        sums = []
         for a in self.accs:
             terms = [(self.on[p][a], _units(wall_ms[(p, a)])) for p in self.flat
                      if a in self.on[p]]
             if self._positive(terms):
-                sums.append((self._pb_args(terms, 1.0), 0.0))
-        if self.chain_scale != math.inf:
-            for n, groups in enumerate(self.groups):
-                terms = [(lit, _units(wall_ms[((n, i), a)])) for i in range(len(groups))
-                         for a, lit in self.on[(n, i)].items()] + self._delay_terms[n]
-                floor = 0.0
-                if around is not None:
-                    accs = around[self.names[n]]
-                    floor = sum(wall_ms[((n, i), a)] + (groups[i].transition_ms.get(a, 0.0)
-                                                        if i + 1 < len(accs) and accs[i + 1] != a
-                                                        else 0.0)
-                                for i, a in enumerate(accs)) / self.chain_scale
-                if self._positive(terms):
-                    sums.append((self._pb_args(terms, self.chain_scale), floor))
+                sums.append(self._pb_args(terms, 1.0))
         self._estimate_sums = sums
         self._estimate_version += 1
 

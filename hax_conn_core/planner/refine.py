@@ -128,6 +128,11 @@ class Search:
             # No seed fits the transition budget: Z3 finds a first schedule (any), or proves
             # that none exists (SolverError).
             self._check(math.inf)
+            if self.best is None:
+                raise SolverError(f"no schedule found: no baseline fits {self.k} transition(s) "
+                                  f"per DNN, and the search stopped at "
+                                  f"{self._limit_text(self.stop)} before Z3 found one; "
+                                  f"allow more time or transitions")
         self._refine()
         refined = not self.stop
         if not self.prove and self.best is not None:
@@ -163,8 +168,8 @@ class Search:
             # problem, and what the proof ruled out still bounds how far it can be from best.
             gap = (f": the plan is at most {100.0 * (self.best_ms / lower - 1.0):.1f}% above "
                    f"the best possible" if lower else "")
-            notes.append(f"not proven optimal: the proof stopped at {self._limit_text(status)}"
-                         f" after {len(self.tried)} simulated schedules{gap}")
+            notes.append(f"not proven optimal: the proof stopped at "
+                         f"{self._limit_text(status)}{gap}")
             status = "converged"
         return self._outcome(status, lower, notes)
 
@@ -190,24 +195,36 @@ class Search:
         subsets = list(combinations(range(n), min(REFINE_DNNS, n)))
         calibrated_on = None
         stale = 0
+        gave_up: set = set()  # pairs whose check ran out of resources since the last improvement
+        improved_on = self.best_ms
+        reason = ""
         for turn in count():
             if stale == len(subsets) or self.stop:
-                return
+                break
             searched = subsets[turn % len(subsets)]
             fixed = {name: self.best[name] for d, name in enumerate(self.names)
                      if d not in searched}
             before = self.best_ms
+            if before < improved_on:
+                gave_up.clear()  # a pair Z3 gave up on gets asked again around the new plan
+                improved_on = before
             while not self.stop:
                 if calibrated_on != self.best_ms:
                     self.form.set_estimate(calibrated_wall_ms(
-                        self.profile, self.names, self.best, self.objective, self.frames),
-                        around=self.best)
+                        self.profile, self.names, self.best, self.objective, self.frames))
                     calibrated_on = self.best_ms
                 out = self._check(self.best_ms * (1.0 + REFINE_SLACK), estimate=True,
                                   fixed=fixed, soft=True)
+                if out is not None and out.status == "unknown":
+                    gave_up.add(searched)  # this pair alone ran out: on to the next one
+                    reason = out.reason
                 if out is None or out.status != "sat":
-                    break  # none left for this pair (or Z3 gave up on it: the next pair)
+                    break
             stale = 0 if self.best_ms < before else stale + 1
+        if gave_up and not self.stop:
+            # Not converged: around the final plan, Z3 could not answer for these pairs.
+            self.stop = "resource-limit"
+            self.reason = f"{reason} on {len(gave_up)} pair(s) of DNNs"
 
     def _local_search(self, seeds: Sequence[Seed]) -> None:
         """Coordinate descent from every seed, before Z3: a better incumbent early means fewer
@@ -294,11 +311,11 @@ class Search:
         self.checks += out.solves
         self.rlimit_used += out.rlimit_used
         if out.status == "unknown":
-            self.reason = out.reason
             # Z3 says "canceled" for both limits: the clock tells them apart.
             timed_out = self.deadline is not None and time.monotonic() >= self.deadline - 0.01
             if soft and not timed_out and self.rlimit_used < self.rlimit_total:
-                return out
+                return out  # the caller decides
+            self.reason = out.reason
             self.stop = "timeout" if timed_out else "resource-limit"
             return None
         if out.status == "unsat":

@@ -60,20 +60,3 @@ def test_a_new_estimate_applies_at_the_same_bound():
         on_gpu = sum(a == "gpu" for accs in out.assignments.values() for a in accs)
         assert 3.0 * on_gpu <= bound
         form.block(out.assignments)
-
-
-def test_a_chain_as_long_as_the_incumbents_own_passes_the_filter():
-    # a's groups are predicted at 5 ms each, b's at 0.5 ms. Incumbent: a = (gpu, gpu, dla),
-    # b on the DLA: busy GPU 10 ms, DLA 6.5 ms, within the 12 ms bound, but a's chain is 15 ms.
-    # Around that incumbent the filter still admits its a (b searched); without it, nothing.
-    profile = _profile()
-    names = list(profile.dnns)
-    wall = {key: (5.0 if key[0][0] == 0 else 0.5) for key in standalone_ms(profile, names)}
-    incumbent = {"a": ("gpu", "gpu", "dla"), "b": ("dla", "dla", "dla")}
-    form = Formulation(profile, "latency", max_transitions=1, frames_in_flight=1)
-    form.set_estimate(wall)
-    assert form.check(12.0, RLIMIT, estimate=True, fixed={"a": incumbent["a"]}).status == \
-        "unsat"
-    form.set_estimate(wall, around=incumbent)
-    out = form.check(12.0, RLIMIT, estimate=True, fixed={"a": incumbent["a"]})
-    assert out.status == "sat" and out.assignments["a"] == incumbent["a"]

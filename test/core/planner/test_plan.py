@@ -168,16 +168,20 @@ def test_small_problems_are_proven_by_default():
     assert plan(profile, prove=False).status == "converged"
 
 
-def test_no_baseline_within_budget_refines_from_a_first_z3_schedule():
+def _no_baseline_fits_k1():
     # No "gpu" accelerator (no GPU-only), no accelerator runs a whole DNN (no GPU&DLA), and
-    # the affinities alternate so that Herald and H2H need more than K = 1 transitions: Z3
-    # finds the first schedule, the refinement improves on it, and prove=False is honoured.
+    # the affinities alternate so that Herald and H2H need more than K = 1 transitions.
     def g(npu, dla):
         times = {a: t for a, t in (("npu", npu), ("dla", dla)) if t is not None}
         return group(times, {a: 40.0 for a in times}, {a: 0.01 for a in times})
 
     dnn = [g(1.0, None), g(1.0, 3.0), g(3.0, 1.0), g(1.0, 3.0), g(3.0, 1.0), g(None, 1.0)]
-    profile = make_profile({"a": dnn, "b": dnn}, accelerators=("npu", "dla"))
+    return make_profile({"a": dnn, "b": dnn}, accelerators=("npu", "dla"))
+
+
+def test_no_baseline_within_budget_refines_from_a_first_z3_schedule():
+    # Z3 finds the first schedule, the refinement improves on it, prove=False is honoured.
+    profile = _no_baseline_fits_k1()
     refined = plan(profile, max_transitions=1, prove=False)
     assert not any(b.transitions <= 1 for b in refined.baselines)
     assert refined.status == "converged" and refined.lower_bound_ms is None
@@ -186,6 +190,19 @@ def test_no_baseline_within_budget_refines_from_a_first_z3_schedule():
     proven = plan(profile, max_transitions=1)
     assert proven.status == "optimal"
     assert proven.predicted_ms <= refined.predicted_ms
+
+
+def test_no_baseline_and_a_limit_before_the_first_schedule_is_a_clear_error():
+    with pytest.raises(SolverError, match="no schedule found: no baseline fits 1 transition"):
+        plan(_no_baseline_fits_k1(), max_transitions=1, prove=False, rlimit_per_check=1)
+
+
+def test_pairs_z3_gives_up_on_are_a_resource_limit_not_convergence():
+    # Every refinement check runs out of resources: the search must not call that converged.
+    result = plan(_four_dnns(), max_transitions=2, prove=False, rlimit_per_check=1)
+    assert result.status == "resource-limit"
+    assert any("Z3's resource limit" in w and "pair(s) of DNNs" in w for w in result.warnings)
+    assert not any("not proven" in note for note in result.notes)
 
 
 def test_a_proof_that_runs_out_leaves_the_refined_plan_converged(monkeypatch):
