@@ -4,6 +4,7 @@ Usage (from the repository root):
     .venv/bin/python bench/bench_planner.py [--instances N] [--seed S] [--dnns N] [--json]
     .venv/bin/python bench/bench_planner.py --reference --dnns 4   # remake the reference
     .venv/bin/python bench/bench_planner.py --oracle [--instances N] [--seed S]
+    .venv/bin/python bench/bench_planner.py --pair-check --dnns 4
 
 Random instances use the device and contention curves of the shipped Xavier profile and draw
 per-group times (GPU 0.1-2 ms, DLA 1-3x the GPU), DRAM demands (5-80 GB/s), transition costs
@@ -151,6 +152,49 @@ def refinement_vs_oracle(count: int, seed: int) -> dict:
             "median_above_pct": statistics.median(above), "max_above_pct": max(above)}
 
 
+def pair_check(count: int, seed: int, only) -> list:
+    """For each instance, the default plan and the reference, then the best of every
+    reassignment of every two DNNs (the others kept), repeated until none improves: all the
+    schedules of each pair neighbourhood simulated, no Z3, no prediction. Tells whether the
+    refinement's Z3-filtered pair search missed a better schedule that a full pair search
+    finds (minutes: tens of thousands of simulations per instance)."""
+    import itertools
+
+    from hax_conn_core.enumerate_schedules import enumerate_assignments
+    from hax_conn_core.simulator import predict_ms
+
+    reference = load_reference()
+    rows = []
+    for (n_dnns, n_groups, k, _), rng, base in instances(seed, only):
+        for index in range(count):
+            profile = random_profile(rng, base, n_dnns, n_groups)
+            names = list(profile.dnns)
+            options = {n: list(enumerate_assignments(profile.dnns[n],
+                                                     profile.device.accelerators, k))
+                       for n in names}
+            starts = {"default plan": dict(plan(profile, max_transitions=k)
+                                           .schedule.assignments)}
+            if profile.sha256 in reference:
+                starts["reference"] = {n: tuple(a) for n, a in
+                                       reference[profile.sha256]["schedule"].items()}
+            row = {"size": f"{n_dnns}x{n_groups} K={k}", "index": index}
+            for what, current in starts.items():
+                current_ms = start_ms = predict_ms(profile, current)
+                improved = True
+                while improved:
+                    improved = False
+                    for a, b in itertools.combinations(names, 2):
+                        for oa, ob in itertools.product(options[a], options[b]):
+                            trial = dict(current, **{a: oa, b: ob})
+                            ms = predict_ms(profile, trial)
+                            if ms < current_ms * (1.0 - 1e-12):
+                                current, current_ms, improved = trial, ms, True
+                row[what] = {"start_ms": start_ms, "after_pairs_ms": current_ms}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
 def make_reference(count: int, seed: int, only) -> None:
     """Search each instance long and wide, keep the best simulated figure (slow: minutes).
 
@@ -237,12 +281,18 @@ def main() -> int:
     parser.add_argument("--reference", action="store_true",
                         help=f"search every instance long and wide and record the best "
                         f"schedules in {REFERENCE_FILE.name} (minutes per instance)")
+    parser.add_argument("--pair-check", action="store_true",
+                        help="only: search every two-DNN neighbourhood of the default plan "
+                        "and the reference exhaustively (minutes per instance)")
     parser.add_argument("--oracle", action="store_true",
                         help="only: the refinement without the proof against the brute-force "
                         "optimum on small instances (--instances per size and objective)")
     args = parser.parse_args()
     import z3
 
+    if args.pair_check:
+        pair_check(args.instances, args.seed, args.dnns or [4])
+        return 0
     if args.oracle:
         print(json.dumps(refinement_vs_oracle(args.instances, args.seed), indent=2))
         return 0
