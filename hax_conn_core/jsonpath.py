@@ -153,6 +153,14 @@ def load_json(path: Union[str, Path], error: Type[HaxConnError], what: str) -> A
         raise error(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
 
 
+def write_text(path: Union[str, Path], text: str, error: Type[HaxConnError], what: str) -> None:
+    """Write a file (UTF-8); a failure is ``error`` naming the file and why, as load_json's."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot write {what}: {exc.strerror or exc}") from None
+
+
 def _refuse_constant(path: Path, error: Type[HaxConnError]) -> Callable[[str], Any]:
     def refuse(name: str) -> Any:
         raise error(f"{path}: {name} is not valid JSON: expected a finite number")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from hax_conn_core.errors import ProfileError
-from hax_conn_core.jsonpath import join, load_json, Reader
+from hax_conn_core.jsonpath import join, load_json, Reader, write_text
 
 PROFILE_FORMAT = "hax-conn-profile/1"
 _FAMILY = "hax-conn-profile"
@@ -332,8 +332,4 @@ def dump_profile(profile: Profile) -> str:
 
 def write_profile(profile: Profile, path: Union[str, Path]) -> None:
     """Write ``dump_profile(profile)`` to ``path``."""
-    text = dump_profile(profile)
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot write profile: {exc.strerror or exc}") from None
+    write_text(path, dump_profile(profile), ProfileError, "profile")

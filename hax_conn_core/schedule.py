@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from hax_conn_core.errors import ScheduleError
-from hax_conn_core.jsonpath import describe, join, load_json, Reader
+from hax_conn_core.jsonpath import describe, join, load_json, Reader, write_text
 from hax_conn_core.profile import DnnProfile, Profile
 
 SCHEDULE_FORMAT = "hax-conn-schedule/1"
@@ -156,11 +156,7 @@ def dump_schedule(schedule: Schedule) -> str:
 
 def write_schedule(schedule: Schedule, path: Union[str, Path]) -> None:
     """Write ``dump_schedule(schedule)`` to ``path``."""
-    text = dump_schedule(schedule)
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ScheduleError(f"{path}: cannot write schedule: {exc.strerror or exc}") from None
+    write_text(path, dump_schedule(schedule), ScheduleError, "schedule")
 
 
 # --- against a profile -----------------------------------------------------------------------

@@ -126,28 +126,17 @@ POOL_CASES = [  # (input H, W), kernel, stride, pad
 
 @pytest.mark.parametrize("method", ["MAX", "AVE"])
 @pytest.mark.parametrize("size,kernel,stride,pad", POOL_CASES)
-def test_pooling_matches_caffe(method, size, kernel, stride, pad):
-    shape = (1, 3) + size
+@pytest.mark.parametrize("channels,round_mode,ceil",
+                         [(3, "", True), (2, " round_mode: FLOOR", False)], ids=["ceil", "floor"])
+def test_pooling_matches_caffe(method, size, kernel, stride, pad, channels, round_mode, ceil):
+    # Caffe rounds the output size up by default; round_mode FLOOR rounds it down.
+    shape = (1, channels) + size
     graph = net(shape, layer("pool", "Pooling", ["data"], ["pool"],
                              f"pooling_param {{ pool: {method} kernel_size: {kernel} "
-                             f"stride: {stride} pad: {pad} }}"))
+                             f"stride: {stride} pad: {pad}{round_mode} }}"))
     x = rand(shape)
     _, y = run(graph, x)
-    expected = ref_pool(x, method, (kernel, kernel), (stride, stride), (pad, pad))
-    assert y["pool"].shape == expected.shape == graph.shape("pool")
-    np.testing.assert_allclose(y["pool"], expected, rtol=RTOL, atol=ATOL)
-
-
-@pytest.mark.parametrize("method", ["MAX", "AVE"])
-@pytest.mark.parametrize("size,kernel,stride,pad", POOL_CASES)
-def test_pooling_round_mode_floor(method, size, kernel, stride, pad):
-    shape = (1, 2) + size
-    graph = net(shape, layer("pool", "Pooling", ["data"], ["pool"],
-                             f"pooling_param {{ pool: {method} kernel_size: {kernel} "
-                             f"stride: {stride} pad: {pad} round_mode: FLOOR }}"))
-    x = rand(shape)
-    _, y = run(graph, x)
-    expected = ref_pool(x, method, (kernel, kernel), (stride, stride), (pad, pad), ceil=False)
+    expected = ref_pool(x, method, (kernel, kernel), (stride, stride), (pad, pad), ceil=ceil)
     assert y["pool"].shape == expected.shape == graph.shape("pool")
     np.testing.assert_allclose(y["pool"], expected, rtol=RTOL, atol=ATOL)
 
