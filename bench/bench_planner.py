@@ -23,6 +23,7 @@ Results are recorded in docs/bench-planner.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import random
@@ -70,10 +71,15 @@ REFERENCE_FILE = Path(__file__).resolve().parent / "planner_reference.json"
 REFERENCE_FORMAT = "hax-conn-bench-reference/1"
 
 
+def base_profile_doc() -> dict:
+    """The shipped profile whose device and contention curves random instances use."""
+    shipped = sorted(data_dir("profiles").glob("*.json"))
+    return profile_to_dict(load_profile(shipped[0]))
+
+
 def instances(seed: int, only=None):
     """(size row, [profiles]) for every size, drawn from one seeded generator per size."""
-    shipped = sorted(data_dir("profiles").glob("*.json"))
-    base = profile_to_dict(load_profile(shipped[0]))
+    base = base_profile_doc()
     for n_dnns, n_groups, k, target in SIZES:
         if only is not None and n_dnns not in only:
             continue
@@ -137,8 +143,7 @@ def refinement_vs_oracle(count: int, seed: int) -> dict:
     instances of both objectives: how often it lands within 1 % (it proves nothing)."""
     from hax_conn_core.enumerate_schedules import brute_force_best
 
-    shipped = sorted(data_dir("profiles").glob("*.json"))
-    base = profile_to_dict(load_profile(shipped[0]))
+    base = base_profile_doc()
     rng = random.Random(f"{seed}-oracle")
     above = []
     for n_dnns, n_groups, k in ORACLE_SIZES:
@@ -195,6 +200,21 @@ def pair_check(count: int, seed: int, only) -> list:
     return rows
 
 
+@contextlib.contextmanager
+def search_limits(**values):
+    """The search's module constants (hax_conn_core.planner.refine) set for a while."""
+    from hax_conn_core.planner import refine
+
+    saved = {name: getattr(refine, name) for name in values}
+    for name, value in values.items():
+        setattr(refine, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(refine, name, value)
+
+
 def make_reference(count: int, seed: int, only) -> None:
     """Search each instance long and wide, keep the best simulated figure (slow: minutes).
 
@@ -203,36 +223,18 @@ def make_reference(count: int, seed: int, only) -> None:
     simulator's value of a real schedule, so it is an upper bound of the optimum, and a plan
     at or below it is as good as anything these searches found.
     """
-    from hax_conn_core.planner import refine
-
     recorded = load_reference()
     for (n_dnns, n_groups, k, _), rng, base in instances(seed, only):
         for index in range(count):
             profile = random_profile(rng, base, n_dnns, n_groups)
-            tries = {"default plan()": lambda: plan(profile, max_transitions=k)}
-
-            def wide():
-                saved = refine.REFINE_DNNS, refine.REFINE_SLACK, refine.MAX_CANDIDATES, \
-                    refine.RLIMIT_TOTAL
-                refine.REFINE_DNNS, refine.REFINE_SLACK = 3, 0.02
-                refine.MAX_CANDIDATES, refine.RLIMIT_TOTAL = 20_000, 10 ** 12
-                try:
-                    return plan(profile, max_transitions=k, prove=False)
-                finally:
-                    refine.REFINE_DNNS, refine.REFINE_SLACK, refine.MAX_CANDIDATES, \
-                        refine.RLIMIT_TOTAL = saved
-
-            def proof():
-                saved = refine.MAX_CANDIDATES, refine.RLIMIT_TOTAL
-                refine.MAX_CANDIDATES, refine.RLIMIT_TOTAL = 12_000, 10 ** 12
-                try:
-                    return plan(profile, max_transitions=k, prove=True)
-                finally:
-                    refine.MAX_CANDIDATES, refine.RLIMIT_TOTAL = saved
-
-            tries["refinement over 3 DNNs, 2 % slack, 20,000 schedules"] = wide
-            tries["proof run to 12,000 schedules"] = proof
-            results = {how: run() for how, run in tries.items()}
+            results = {"default plan()": plan(profile, max_transitions=k)}
+            with search_limits(REFINE_DNNS=3, REFINE_SLACK=0.02, MAX_CANDIDATES=20_000,
+                               RLIMIT_TOTAL=10 ** 12):
+                results["refinement over 3 DNNs, 2 % slack, 20,000 schedules"] = plan(
+                    profile, max_transitions=k, prove=False)
+            with search_limits(MAX_CANDIDATES=12_000, RLIMIT_TOTAL=10 ** 12):
+                results["proof run to 12,000 schedules"] = plan(profile, max_transitions=k,
+                                                                prove=True)
             how, best = min(results.items(), key=lambda kv: kv[1].predicted_ms)
             recorded[profile.sha256] = {
                 "size": f"{n_dnns}x{n_groups} K={k}", "seed": seed, "index": index,
