@@ -352,3 +352,27 @@ def runs_by_accelerator(result: SimulationResult) -> Dict[str, List[GroupRun]]:
     for run in result.runs:
         out.setdefault(run.accelerator, []).append(run)
     return out
+
+
+def lockstep_orders(profile: Profile, schedule: Schedule, frame_sets: int, *,
+                    contention: bool = True) -> Dict[str, List[Tuple[int, str, int]]]:
+    """Per accelerator, the ``(frame-set, dnn, group)`` it runs, in the order the simulation
+    predicts, for the first ``frame_sets`` frame-sets of the schedule's stream (latency: one
+    frame-set at a time, ``D = 1``; throughput: ``D = frames_in_flight``).
+
+    This is the order the runtime's executors follow (lockstep, docs/runtime.md). Frame-sets
+    past ``frame_sets`` still compete in the simulation, as in the endless stream, but are
+    not listed: a runtime that stops after ``frame_sets`` simply has none of them.
+    """
+    check_schedule_fits(schedule, profile)
+    if isinstance(frame_sets, bool) or not isinstance(frame_sets, int) or frame_sets < 1:
+        raise ScheduleError(f"frame_sets: expected an integer >= 1, found {frame_sets!r}")
+    in_flight = 1 if schedule.objective == "latency" else _frame_counts(
+        schedule.objective, schedule.frames_in_flight)[1]
+    engine = _Engine(profile, schedule.assignments, in_flight, frame_sets, contention,
+                     record=True)
+    engine.run()
+    orders: Dict[str, List[Tuple[int, str, int]]] = {a: [] for a in profile.device.accelerators}
+    for run in engine.runs:
+        orders[run.accelerator].append((run.frame, run.dnn, run.group))
+    return orders
