@@ -1,4 +1,5 @@
-"""The baselines HaX-CoNN is compared with (conventions.md, "Baselines"; docs/baselines.md).
+"""The baselines HaX-CoNN is compared with (docs/conventions.md, "Baselines";
+docs/baselines.md).
 
 Each baseline is a mapping algorithm that produces a schedule over the profile's layer groups;
 the schedule is then judged like any other, by the simulator (``predicted_ms``). None of them

@@ -1,4 +1,4 @@
-"""Contention-aware simulation of a schedule (timing-model.md, "Simulation semantics").
+"""Contention-aware simulation of a schedule (docs/timing-model.md, "Simulation semantics").
 
 Event-driven and exact: between two events (a start, a finish, a release, the end of a
 transition delay) every running group progresses at a constant rate ``1 / S``, so the next event
@@ -17,8 +17,12 @@ The rules, in brief (the spec is the reference):
 - A group on ``a`` progresses at ``1 / S``; ``S = 1`` when nothing runs on another accelerator,
   else ``S = interp(contention[a], (own demand + other accelerators' demands) / peak)``.
 
-Latency: one frame-set, ``D = 1``, the finish of its last group. Throughput: ``D`` frame-sets in
-flight, ``W = 8`` warm-up and ``M = 32`` measured frame-sets, ``(C[W+M-1] - C[W-1]) / M``.
+Latency: one frame-set, ``D = 1``, the finish of its last group. Throughput (timing model
+version 1.1): ``D`` frame-sets in flight, an integer from 1 to ``MAX_FRAMES_IN_FLIGHT`` (16),
+``W = 8 D`` warm-up and ``M = 32 D`` measured frame-sets, ``(C[W+M-1] - C[W-1]) / M``. The
+window scales with ``D`` because with many frame-sets in flight they finish in bursts of up to
+``D``: a fixed window shorter than a few bursts measures nonsense (below the busiest
+accelerator's own work per frame-set).
 
 ``simulate`` records every group run (for reports, plots and the runtime's per-accelerator
 order); ``predict_ms`` is the same engine without recording, for search loops.
@@ -38,9 +42,13 @@ from hax_conn_core.schedule import check_assignment, check_schedule_fits, OBJECT
 
 #: Tolerance (ms) under which two event times count as the same time.
 TIME_EPSILON_MS = 1e-9
-#: Throughput objective: warm-up and measured frame-sets (timing-model.md).
+#: Throughput objective: warm-up and measured frame-sets per frame-set in flight
+#: (docs/timing-model.md, version 1.1: ``W = 8 D``, ``M = 32 D``).
 WARMUP_FRAME_SETS = 8
 MEASURED_FRAME_SETS = 32
+#: The frame-sets in flight a throughput schedule may ask for: 1 .. 16.
+MIN_FRAMES_IN_FLIGHT = 1
+MAX_FRAMES_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def simulate(profile: Profile, schedule: Schedule, *, contention: bool = True) -
     engine.run()
     finish = tuple(engine.frame_set_finish)
     return SimulationResult(
-        predicted_ms=_objective_value(schedule.objective, finish),
+        predicted_ms=_objective_value(schedule.objective, finish, in_flight),
         runs=tuple(engine.runs),
         frame_set_finish_ms=finish,
         dnn_finish_ms=dict(zip(engine.names, engine.dnn_finish_frame0)),
@@ -107,28 +115,41 @@ def predict_ms(profile: Profile, assignments: Mapping[str, Sequence[str]],
     frames, in_flight = _frame_counts(objective, frames_in_flight)
     engine = _Engine(profile, assignments, in_flight, frames, contention, record=False)
     engine.run()
-    return _objective_value(objective, engine.frame_set_finish)
+    return _objective_value(objective, engine.frame_set_finish, in_flight)
+
+
+def check_frames_in_flight(frames_in_flight: object, what: str = "frames_in_flight") -> int:
+    """``frames_in_flight`` if it is an integer from 1 to 16, else ScheduleError naming it."""
+    if isinstance(frames_in_flight, bool) or not isinstance(frames_in_flight, int) \
+            or not MIN_FRAMES_IN_FLIGHT <= frames_in_flight <= MAX_FRAMES_IN_FLIGHT:
+        raise ScheduleError(f"{what}: expected an integer from {MIN_FRAMES_IN_FLIGHT} to "
+                            f"{MAX_FRAMES_IN_FLIGHT}, found {frames_in_flight!r}")
+    return frames_in_flight
+
+
+def window(frames_in_flight: int) -> Tuple[int, int]:
+    """(W, M): warm-up and measured frame-sets of the throughput window for ``D`` in flight."""
+    d = check_frames_in_flight(frames_in_flight)
+    return WARMUP_FRAME_SETS * d, MEASURED_FRAME_SETS * d
 
 
 def _frame_counts(objective: str, frames_in_flight: int) -> Tuple[int, int]:
-    """(frame-sets measured, frame-sets in flight) for an objective."""
+    """(frame-sets measured, frame-sets in flight) for an objective: ``W + M`` and ``D``."""
     if objective == "latency":
         return 1, 1
     if objective == "throughput":
-        if isinstance(frames_in_flight, bool) or not isinstance(frames_in_flight, int) \
-                or frames_in_flight < 1:
-            raise ScheduleError(f"frames_in_flight: expected an integer >= 1, found "
-                                f"{frames_in_flight!r}")
-        return WARMUP_FRAME_SETS + MEASURED_FRAME_SETS, frames_in_flight
+        warmup, measured = window(frames_in_flight)
+        return warmup + measured, frames_in_flight
     raise ScheduleError(f"objective: expected one of {', '.join(OBJECTIVES)}, found "
                         f"{objective!r}")
 
 
-def _objective_value(objective: str, finish: Sequence[float]) -> float:
+def _objective_value(objective: str, finish: Sequence[float], frames_in_flight: int) -> float:
+    """Latency: ``C[0]``. Throughput: ``(C[W+M-1] - C[W-1]) / M`` (``window``)."""
     if objective == "latency":
         return finish[0]
-    last = WARMUP_FRAME_SETS + MEASURED_FRAME_SETS - 1
-    return (finish[last] - finish[WARMUP_FRAME_SETS - 1]) / MEASURED_FRAME_SETS
+    warmup, measured = window(frames_in_flight)
+    return (finish[warmup + measured - 1] - finish[warmup - 1]) / measured
 
 
 class _Engine:
@@ -180,7 +201,9 @@ class _Engine:
         in_flight = self.in_flight
         released_limit = measured + in_flight - 1  # frame-sets that can matter (see class doc)
         slowdowns: Dict[Tuple[int, float], float] = {}  # (accelerator, total demand) -> S
+        # pending[a]: a heap of (ready, frame, dnn, group), the groups waiting for a.
         pending: List[List[Tuple[float, int, int, int]]] = [[] for _ in range(n_acc)]
+        push, pop = heapq.heappush, heapq.heappop
         future: List[float] = []  # heap of ready times still ahead of t
         # running[a] = [frame, dnn, group, remaining work, demand, start, S, segments]
         running: List[Optional[list]] = [None] * n_acc
@@ -193,7 +216,7 @@ class _Engine:
 
         def release(frame: int, t: float) -> None:
             for d in range(n_dnn):
-                pending[tables[d][0][0]].append((t, frame, d, 0))
+                push(pending[tables[d][0][0]], (t, frame, d, 0))
 
         for k in range(min(in_flight, released_limit)):
             release(k, 0.0)
@@ -205,22 +228,25 @@ class _Engine:
             horizon = t + eps
             for a in range(n_acc):
                 run = running[a]
-                if run is None and pending[a]:
+                if run is None and pending[a] and pending[a][0][0] <= horizon:
+                    # Rule 2: the group that became ready first; times within eps of the
+                    # earliest are ties, which go to the earlier frame-set, then the DNN listed
+                    # first. Only those ties leave the heap.
                     queue = pending[a]
-                    best = None
-                    for item in queue:
-                        if item[0] > horizon:
-                            continue
-                        if best is None or item[0] < best[0] - eps or (
-                                item[0] <= best[0] + eps
-                                and (item[1], item[2]) < (best[1], best[2])):
-                            best = item
-                    if best is not None:
-                        queue.remove(best)
-                        _, frame, d, g = best
-                        spec = tables[d][g]
-                        run = running[a] = [frame, d, g, spec[1], spec[2], t, 1.0,
-                                            [] if record else None]
+                    best = pop(queue)
+                    if queue and queue[0][0] <= best[0] + eps:
+                        tied = [best]
+                        limit = min(best[0] + eps, horizon)
+                        while queue and queue[0][0] <= limit:
+                            tied.append(pop(queue))
+                        best = min(tied, key=lambda item: (item[1], item[2]))
+                        for item in tied:
+                            if item is not best:
+                                push(queue, item)
+                    _, frame, d, g = best
+                    spec = tables[d][g]
+                    run = running[a] = [frame, d, g, spec[1], spec[2], t, 1.0,
+                                        [] if record else None]
                 if run is not None:
                     busy += 1
                     total_demand += run[4]
@@ -277,7 +303,7 @@ class _Engine:
                 table = tables[d]
                 if g + 1 < len(table):
                     ready = t + table[g][3]
-                    pending[table[g + 1][0]].append((ready, frame, d, g + 1))
+                    push(pending[table[g + 1][0]], (ready, frame, d, g + 1))
                     if ready > t:
                         heapq.heappush(future, ready)
                     continue

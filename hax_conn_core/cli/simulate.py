@@ -17,8 +17,9 @@ class SimulateCommand(Command):
 
     Prints the predicted latency (or time per frame-set and frame-sets per second for a
     throughput schedule) and when each DNN's frame of the first frame-set finishes. The
-    simulation follows timing-model.md; the schedule must fit the profile (and, when it names
-    one, have been planned on it).
+    simulation follows docs/timing-model.md; the schedule must fit the profile (and, when it
+    names one, have been planned on it). A throughput schedule has 1 to 16 frame-sets in
+    flight.
 
     Example:
       hax-conn simulate --profile profiles/xavier_googlenet_alexnet.json --schedule s.json
@@ -35,10 +36,14 @@ class SimulateCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from hax_conn_core.profile import load_profile
         from hax_conn_core.schedule import check_schedule_fits, load_schedule
-        from hax_conn_core.simulator import simulate
+        from hax_conn_core.simulator import check_frames_in_flight, simulate
 
         profile = load_profile(args.profile)
         schedule = load_schedule(args.schedule)
+        if schedule.objective == "throughput":
+            # Before anything runs: a stream of 100,000 frame-sets in flight would take minutes.
+            check_frames_in_flight(schedule.frames_in_flight,
+                                   f"{args.schedule}: frames_in_flight")
         check_schedule_fits(schedule, profile, source=str(args.schedule))
         result = simulate(profile, schedule)
         if args.plot:

@@ -1,7 +1,7 @@
 """Valid cut points: where a DNN can move from one accelerator to the other.
 
 "Transition after layer i" means layers ``0..i`` run on the first accelerator and ``i+1..`` on
-the second (conventions.md, "Layer indices and cuts"). It is valid when
+the second (docs/conventions.md, "Layer indices and cuts"). It is valid when
 
 * exactly one tensor crosses it: a tensor crosses when it is produced at index ``<= i`` (or is a
   graph input) and read at an index ``> i``; a graph output produced at ``<= i`` crosses too

@@ -108,8 +108,8 @@ def group_layers(graph: Graph, target_groups: int = DEFAULT_TARGET_GROUPS,
 
     ``capabilities`` decides ``dla_ok``: a device id (``"xavier-agx"``), a loaded
     :class:`~hax_conn_core.graph.capabilities.DeviceCapabilities`, or None for the default
-    device (Jetson AGX Xavier's DLA rules, conventions.md). Fewer groups come back when the
-    graph has fewer valid cuts than ``target_groups - 1``.
+    device (Jetson AGX Xavier's DLA rules, docs/conventions.md). Fewer groups come back when
+    the graph has fewer valid cuts than ``target_groups - 1``.
 
     With ``isolate_unsupported`` (default), each run of layers ``accelerator`` cannot run is
     fenced by the nearest valid cuts around it, so that a GPU-only group holds as little as

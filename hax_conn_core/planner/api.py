@@ -85,7 +85,7 @@ class PlanResult:
         """The baseline with the smallest predicted time (ties: the one listed first).
 
         ``within_budget``: only those using at most ``max_transitions`` per DNN, the ones the
-        plan is guaranteed never to lose to (conventions.md, "Baselines").
+        plan is guaranteed never to lose to (docs/conventions.md, "Baselines").
         """
         pool = [b for b in self.baselines
                 if not within_budget or b.transitions <= self.max_transitions]
@@ -110,9 +110,12 @@ def _check_options(objective: str, max_transitions: Any, timeout_s: Optional[flo
         raise ConfigError(f"max transitions: expected an integer >= 0, found {max_transitions!r}")
     if timeout_s is not None and not timeout_s > 0:
         raise ConfigError(f"timeout: expected a number of seconds > 0, found {timeout_s!r}")
+    from hax_conn_core.simulator import MAX_FRAMES_IN_FLIGHT, MIN_FRAMES_IN_FLIGHT
+
     if isinstance(frames_in_flight, bool) or not isinstance(frames_in_flight, int) \
-            or frames_in_flight < 1:
-        raise ConfigError(f"frames in flight: expected an integer >= 1, found "
+            or not MIN_FRAMES_IN_FLIGHT <= frames_in_flight <= MAX_FRAMES_IN_FLIGHT:
+        raise ConfigError(f"frames in flight: expected an integer from {MIN_FRAMES_IN_FLIGHT} "
+                          f"to {MAX_FRAMES_IN_FLIGHT}, found "
                           f"{frames_in_flight!r}")
 
 

@@ -70,17 +70,19 @@ def contention_factor(profile: Profile, group: Group, acc: str, partner: Group,
 def _scales(streaming: bool, frames_in_flight: int) -> Tuple[float, float]:
     """How far the busy and chain sums may exceed the bound (throughput's window edges).
 
-    Latency: 1 and 1. Throughput measures ``(C[W+M-1] - C[W-1]) / M``; the ``M - D + 1``
-    frame-sets released at or after ``C[W-1]`` all run inside that window, so the window holds
-    at least ``M - D + 1`` frame-sets' work on each accelerator: busy <= P * M / (M - D + 1).
-    A frame-set is in flight from ``C[k-D]`` to ``C[k]``, so ``C[k] - C[k-D] >= chain`` and,
-    over ``floor(M / D)`` such steps, chain <= P * M / floor(M / D).
+    Latency: 1 and 1. Throughput measures ``(C[W+M-1] - C[W-1]) / M`` with ``M = 32 D``
+    (docs/timing-model.md, version 1.1); the ``M - D + 1`` frame-sets released at or after
+    ``C[W-1]`` all run inside that window, so the window holds at least ``M - D + 1``
+    frame-sets' work on each accelerator: busy <= P * M / (M - D + 1). A frame-set is in flight
+    from ``C[k-D]`` to ``C[k]``, so ``C[k] - C[k-D] >= chain`` and, over ``floor(M / D)`` such
+    steps, chain <= P * M / floor(M / D).
     """
     if not streaming:
         return 1.0, 1.0
-    from hax_conn_core.simulator import MEASURED_FRAME_SETS as m
+    from hax_conn_core.simulator import window
 
     d = frames_in_flight
+    _, m = window(d)
     busy = m / (m - d + 1) if m - d + 1 > 0 else math.inf
     chain = m / (m // d) if m // d > 0 else math.inf
     return busy, chain

@@ -1,4 +1,5 @@
-"""An independent, deliberately plain reference of timing-model.md "Simulation semantics".
+"""An independent, deliberately plain reference of docs/timing-model.md "Simulation semantics"
+(version 1.1).
 
 Written from the spec alone (not from ``hax_conn_core/simulator.py``) so that the tests in
 ``test_simulator_reference.py`` can compare the two. It favours obviousness over speed: exact
@@ -45,7 +46,8 @@ Readings of the points the spec leaves open (each one a choice the tests pin dow
 8. *Latency ``predicted_ms``.* "the time at which the last group of the last DNN finishes" is
    read as the finish of the frame-set: the latest finish over all DNNs (not the finish of the
    DNN listed last).
-9. *Throughput ``predicted_ms``* = ``(C[W+M-1] - C[W-1]) / M``, ``W = 8``, ``M = 32``.
+9. *Throughput ``predicted_ms``* = ``(C[W+M-1] - C[W-1]) / M``, ``W = 8 D``, ``M = 32 D``
+   (version 1.1; version 1 had ``W = 8``, ``M = 32`` for every ``D``), ``D`` from 1 to 16.
 10. ``contention=False``: ``S = 1`` always (what ``predict_ms(..., contention=False)`` means).
 """
 
@@ -57,8 +59,16 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hax_conn_core.profile import Profile
 
-WARMUP = 8
-MEASURED = 32
+WARMUP = 8  # per frame-set in flight: W = 8 D
+MEASURED = 32  # M = 32 D
+MAX_DEPTH = 16
+
+
+def window(depth: int) -> Tuple[int, int]:
+    """(W, M) for ``depth`` frame-sets in flight (version 1.1)."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"frames_in_flight {depth}: the spec allows 1 to {MAX_DEPTH}")
+    return WARMUP * depth, MEASURED * depth
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,9 @@ def reference_simulate(profile: Profile, assignments: Mapping[str, Sequence[str]
     if objective == "latency":
         depth, needed = 1, 1
     else:
-        depth, needed = frames_in_flight, WARMUP + MEASURED
+        depth = frames_in_flight
+        warmup, measured = window(depth)
+        needed = warmup + measured
     groups = {n: profile.dnns[n].groups for n in names}
 
     def acc_of(n: str, g: int) -> str:
@@ -196,6 +208,6 @@ def reference_simulate(profile: Profile, assignments: Mapping[str, Sequence[str]
     if objective == "latency":
         predicted = c[0]
     else:
-        predicted = (c[WARMUP + MEASURED - 1] - c[WARMUP - 1]) / MEASURED
+        predicted = (c[warmup + measured - 1] - c[warmup - 1]) / measured
     runs.sort(key=lambda r: (r.start, accs.index(r.accelerator)))
     return RefResult(predicted=predicted, frame_set_finish=c, runs=tuple(runs))

@@ -1,4 +1,4 @@
-"""The simulator against hand-computed cases (timing-model.md, "Simulation semantics")."""
+"""The simulator against hand-computed cases (docs/timing-model.md, "Simulation semantics")."""
 
 import pytest
 from hypothesis import given, HealthCheck, settings, strategies as st
@@ -123,7 +123,7 @@ def test_throughput_pipelines_with_frames_in_flight(frames_in_flight, period):
     schedule = Schedule("throughput", {"a": ("gpu", "dla")}, frames_in_flight=frames_in_flight)
     result = simulate(profile, schedule)
     assert result.predicted_ms == pytest.approx(period)
-    assert len(result.frame_set_finish_ms) == 40
+    assert len(result.frame_set_finish_ms) == 40 * frames_in_flight  # W + M = 8 D + 32 D
     assert predict_ms(profile, schedule.assignments, "throughput",
                       frames_in_flight) == pytest.approx(period)
 
@@ -141,14 +141,16 @@ def test_throughput_release_waits_for_frame_set_k_minus_d():
 def test_the_stream_goes_on_behind_the_last_measured_frame_set():
     # GPU 1 ms, DLA 1.5 ms, GPU 1 ms, D = 2. Frame-set k+2 is released when k finishes, and its
     # first group takes the GPU 0.5 ms before k+1's last group is ready (k+1 is still on the
-    # DLA): so C[k+1] = C[k] + 1 + 1. Frame-set 39, the last measured one, meets frame-set 40 in
-    # the same way; a simulation that stopped releasing at 39 would give C[39] = C[38] + 1.5.
+    # DLA): so C[k+1] = C[k] + 1 + 1. Frame-set 79 (W + M = 16 + 64 for D = 2), the last
+    # measured one, meets frame-set 80 in the same way; a simulation that stopped releasing at
+    # 79 would give C[79] = C[78] + 1.5.
     profile = make_profile({"a": [group({"gpu": 1.0, "dla": 1.0}), group({"dla": 1.5}),
                                   group({"gpu": 1.0})]})
     result = simulate(profile, Schedule("throughput", {"a": ("gpu", "dla", "gpu")}))
     finish = result.frame_set_finish_ms
     assert finish[:4] == pytest.approx((3.5, 5.5, 7.5, 9.5))
-    assert finish[39] - finish[38] == pytest.approx(2.0)
+    assert len(finish) == 80
+    assert finish[79] - finish[78] == pytest.approx(2.0)
     # On the GPU, frame-set 2's first group overtakes frame-set 1's last one.
     assert result.accelerator_sequence("gpu")[:6] == [
         (0, "a", 0), (1, "a", 0), (0, "a", 2), (2, "a", 0), (1, "a", 2), (3, "a", 0)]

@@ -1,6 +1,6 @@
 """The simulator against an independent plain reference (reference_simulator.py) and paper cases.
 
-The reference was written from timing-model.md alone, with exact rational arithmetic; its
+The reference was written from docs/timing-model.md alone, with exact rational arithmetic; its
 docstring lists how it reads each point the spec leaves open. The property tests draw small
 instances on a coarse grid (times and delays in quarters of a millisecond, demands in quarters of
 the peak) so that ties (simultaneous finishes, a transition ending as another group finishes,
@@ -26,7 +26,7 @@ def _close(ours: float, ref: Fraction, rel: float = 1e-9) -> bool:
     return abs(ours - float(ref)) <= rel * max(1.0, abs(float(ref)))
 
 
-# Throughput runs 40+ frame-sets, and the stream can amplify a perturbation: on some grid
+# Throughput runs 40 D frame-sets, and the stream can amplify a perturbation: on some grid
 # instances (contention curves steep enough) an input change of 1e-12 ms grows about 3x per
 # frame-set, to 1e-4 ms in C[36] of the exact reference. Float rounding is such a perturbation,
 # so ours (floats) legitimately drifts from the exact reference by ~1e-8 ms there.
@@ -145,20 +145,21 @@ def test_frame_sets_after_the_measured_window_are_released_and_compete():
     # One DNN: g0 dla 1, g1 gpu 1; any overlap doubles both (constant curves s = 2). D = 2.
     # 0-1: f0.g0 alone. 1-3: f0.g1 (gpu) and f1.g0 (dla) together at S = 2; C[0] = 3, f2 is
     # released at 3: f1.g1 and f2.g0 overlap 3-5; C[1] = 5; so C[k] = 3 + 2k.
-    # Frame-set 40 (past W + M = 40) is released at C[38] = 79 and overlaps f39.g1, so
-    # C[39] = 81 and predicted = (81 - C[7] = 17) / 32 = 2.0. If only frame-sets 0..39 existed,
-    # f39.g1 would run alone 79-80: (80 - 17) / 32 = 1.96875 (spec: frame-sets stream, and the
-    # release rule holds for every k).
+    # D = 2: W = 16, M = 64 (version 1.1). Frame-set 80 (past W + M = 80) is released at
+    # C[78] = 159 and overlaps f79.g1, so C[79] = 161 and predicted = (161 - C[15] = 33) / 64
+    # = 2.0. If only frame-sets 0..79 existed, f79.g1 would run alone 159-160: (160 - 33) / 64
+    # = 127 / 64 (spec: frame-sets stream, and the release rule holds for every k).
     profile = make_profile({"a": [group({"dla": 1.0}), group({"gpu": 1.0})]},
                            curves={"gpu": [[0.0, 2.0]], "dla": [[0.0, 2.0]]})
     assign = {"a": ("dla", "gpu")}
     result = simulate(profile, Schedule("throughput", assign, frames_in_flight=2))
     assert result.frame_set_finish_ms[:3] == pytest.approx([3.0, 5.0, 7.0])
-    assert result.frame_set_finish_ms[39] == pytest.approx(81.0)
+    assert len(result.frame_set_finish_ms) == 80
+    assert result.frame_set_finish_ms[79] == pytest.approx(161.0)
     assert result.predicted_ms == pytest.approx(2.0)
     assert predict_ms(profile, assign, "throughput", 2) == pytest.approx(2.0)
     finite = reference_simulate(profile, assign, "throughput", 2, stream=False)
-    assert finite.predicted == Fraction(63, 32)  # the reading we do not take
+    assert finite.predicted == Fraction(127, 64)  # the reading we do not take
 
 
 # --- property tests against the reference ----------------------------------------------------

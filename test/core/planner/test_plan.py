@@ -125,7 +125,10 @@ def test_no_schedule_fits_the_budget():
     ({"max_transitions": -1}, "max transitions: expected an integer >= 0"),
     ({"max_transitions": 1.5}, "max transitions: expected an integer >= 0"),
     ({"timeout_s": 0}, "timeout: expected a number of seconds > 0"),
-    ({"frames_in_flight": 0}, "frames in flight: expected an integer >= 1"),
+    ({"frames_in_flight": 0}, "frames in flight: expected an integer from 1 to 16, found 0"),
+    ({"frames_in_flight": 17}, "frames in flight: expected an integer from 1 to 16, found 17"),
+    ({"frames_in_flight": 40}, "frames in flight: expected an integer from 1 to 16, found 40"),
+    ({"frames_in_flight": 2.0}, "frames in flight: expected an integer from 1 to 16"),
 ])
 def test_bad_options(kwargs, match):
     with pytest.raises(ConfigError, match=match):
