@@ -3,7 +3,9 @@
 One root for every failure a user can cause or fix (bad model, bad profile, solver trouble,
 backend trouble, bad configuration); the CLI turns any of them into one line and exit status 2,
 ROS nodes into a log line and a diagnostics entry. Our own bugs raise InternalError, which is
-deliberately *not* a HaxConnError: it must keep its traceback.
+deliberately *not* a HaxConnError: it is not the user's to fix. The CLI's last-resort handler
+reports it, like any other unexpected exception, as one line naming the error and where to
+report it, with exit status 70; ``HAX_CONN_DEBUG=1`` prints its traceback as well.
 
 A message says what was wrong, what was expected, and where possible what to try.
 """
@@ -42,4 +44,12 @@ class SetupError(HaxConnError):
 
 
 class InternalError(Exception):
-    """A bug in hax_conn itself; never caught by the CLI so that its traceback is kept."""
+    """A bug in hax_conn itself: the CLI reports it as an internal error (exit status 70).
+
+    Its traceback is printed only with ``HAX_CONN_DEBUG=1``.
+    """
+
+
+class FrameError(HaxConnError):
+    """One input frame is unusable (wrong shape, dtype or encoding); only its DNN's result in
+    that frame-set fails."""

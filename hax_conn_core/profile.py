@@ -1,8 +1,8 @@
 """Profiles: what each layer group of each DNN costs on each accelerator (``hax-conn-profile/1``).
 
-The format is the contract in timing-model.md, documented for users in docs/formats.md. A profile
-is read once, validated completely (every complaint names its JSON path and what was expected),
-and then held as frozen dataclasses that the simulator, the planner and the baselines share.
+The format and its meaning are in docs/formats.md and docs/timing-model.md. A profile is read
+once, validated completely (every complaint names its JSON path and what was expected), and then
+held as frozen dataclasses that the simulator, the planner and the baselines share.
 
 ``Profile.sha256`` identifies the *content*: the SHA-256 of the canonical JSON of
 ``profile_to_dict`` (keys sorted, no whitespace, numbers as Python writes floats), so that
@@ -27,12 +27,29 @@ _FAMILY = "hax-conn-profile"
 
 Curve = Tuple[Tuple[float, float], ...]
 
+# Bounds on the numbers a profile may hold (docs/formats.md, "Bounds"). Far beyond any real
+# measurement, they keep every figure the simulator and the planner derive from them finite:
+# a time of 1e306 ms passes "finite" but overflows once it is scaled to the planner's units.
+#: Largest time (standalone or transition) of one group, in ms: 1000 s.
+MAX_MS = 1e6
+#: Smallest standalone time of a group, in ms: 1 ns (smaller is a measurement error).
+MIN_TIME_MS = 1e-6
+#: Largest DRAM demand or peak bandwidth, in GB/s.
+MAX_GBPS = 1e6
+#: Smallest peak bandwidth, in GB/s (demands are divided by it).
+MIN_PEAK_GBPS = 1e-3
+#: Largest utilisation u of a breakpoint and largest slowdown s.
+MAX_UTILISATION = 1e3
+MAX_SLOWDOWN = 1e3
+#: Largest layer index.
+MAX_LAYER = 10 ** 9
+
 
 @dataclass(frozen=True)
 class Group:
     """A run of consecutive layers that is scheduled as one unit (a transition point at its end).
 
-    ``layers`` is the inclusive range of layer indices (conventions.md). ``time_ms[a]`` is the
+    ``layers`` is the inclusive range of layer indices (docs/conventions.md). ``time_ms[a]`` is the
     standalone time on accelerator ``a`` (absent: ``a`` cannot run the group), ``demand_gbps[a]``
     its standalone DRAM throughput there, ``transition_ms[a]`` the extra delay when the next
     group runs elsewhere (0 where the file leaves it out on the last group).
@@ -149,8 +166,8 @@ def _parse_device(r: Reader, raw: Any) -> Device:
             raise r.fail(join(accs_path, i), f"accelerator {acc!r} is listed twice")
         seen.add(acc)
     peak = r.number(r.required(dev, "peak_bandwidth_gbps", path),
-                    join(path, "peak_bandwidth_gbps"), minimum=0.0, strict_minimum=True,
-                    unit="(GB/s)")
+                    join(path, "peak_bandwidth_gbps"), minimum=MIN_PEAK_GBPS,
+                    maximum=MAX_GBPS, unit="(GB/s)")
     peak_source = dev.get("peak_bandwidth_source")
     if peak_source is not None:
         peak_source = r.string(peak_source, join(path, "peak_bandwidth_source"),
@@ -180,8 +197,10 @@ def _parse_contention(r: Reader, raw: Any, device: Device) -> Dict[str, Curve]:
             p_path = join(curve_path, i)
             if not isinstance(point, list) or len(point) != 2:
                 raise r.expect(p_path, "a breakpoint [u, s] of two numbers", point)
-            u = r.number(point[0], join(p_path, 0), minimum=0.0, unit="(utilisation u)")
-            s = r.number(point[1], join(p_path, 1), minimum=1.0, unit="(slowdown s)")
+            u = r.number(point[0], join(p_path, 0), minimum=0.0, maximum=MAX_UTILISATION,
+                         unit="(utilisation u)")
+            s = r.number(point[1], join(p_path, 1), minimum=1.0, maximum=MAX_SLOWDOWN,
+                         unit="(slowdown s)")
             if curve and u <= curve[-1][0]:
                 raise r.fail(join(p_path, 0), f"expected u > {curve[-1][0]:g} (breakpoints "
                                               f"sorted by strictly increasing u), found {u:g}")
@@ -214,18 +233,20 @@ def _parse_group(r: Reader, path: str, raw: Any, device: Device, last: bool) -> 
     group = r.obj(raw, path, "an object with keys layers, time_ms, demand_gbps, transition_ms")
     layers_path = join(path, "layers")
     layers = r.required(group, "layers", path)
-    if (not isinstance(layers, list) or len(layers) != 2
-            or any(isinstance(x, bool) or not isinstance(x, int) for x in layers)
-            or layers[0] < 0 or layers[1] < layers[0]):
-        raise r.expect(layers_path, "an inclusive layer range [first, last] of integers with "
-                                    "0 <= first <= last", layers)
-    time_ms = _acc_map(r, group, path, "time_ms", device, "ms", positive=True)
+    if not isinstance(layers, list) or len(layers) != 2:
+        raise r.expect(layers_path, "an inclusive layer range [first, last] of two integers",
+                       layers)
+    first = r.integer(layers[0], join(layers_path, 0), minimum=0, maximum=MAX_LAYER)
+    r.integer(layers[1], join(layers_path, 1), minimum=first, maximum=MAX_LAYER)
+    time_ms = _acc_map(r, group, path, "time_ms", device, "ms", minimum=MIN_TIME_MS,
+                       maximum=MAX_MS)
     if not time_ms:
         raise r.fail(join(path, "time_ms"), "expected at least one accelerator that can run "
                                             "the group, found an empty object")
-    demand = _acc_map(r, group, path, "demand_gbps", device, "GB/s", positive=False)
-    transition = _acc_map(r, group, path, "transition_ms", device, "ms", positive=False,
-                          required=not last)
+    demand = _acc_map(r, group, path, "demand_gbps", device, "GB/s", minimum=0.0,
+                      maximum=MAX_GBPS)
+    transition = _acc_map(r, group, path, "transition_ms", device, "ms", minimum=0.0,
+                          maximum=MAX_MS, required=not last)
     for key, values in (("demand_gbps", demand), ("transition_ms", transition)):
         for acc in values:
             if acc not in time_ms:
@@ -241,15 +262,15 @@ def _parse_group(r: Reader, path: str, raw: Any, device: Device, last: bool) -> 
                          "required key is missing: every accelerator in time_ms needs a "
                          "transition cost (except on the last group)")
     if last:
-        # Nothing follows the last group, so its transition cost is never paid (timing-model.md:
-        # "ignored for the last group"): held as 0, not written, not hashed.
+        # Nothing follows the last group, so its transition cost is never paid
+        # (docs/timing-model.md): held as 0, not written, not hashed.
         transition = {acc: 0.0 for acc in time_ms}
     return Group(layers=(layers[0], layers[1]), time_ms=time_ms, demand_gbps=demand,
                  transition_ms=transition)
 
 
 def _acc_map(r: Reader, group: Dict[str, Any], path: str, key: str, device: Device, unit: str,
-             positive: bool, required: bool = True) -> Dict[str, float]:
+             minimum: float, maximum: float, required: bool = True) -> Dict[str, float]:
     map_path = join(path, key)
     if key not in group and not required:
         return {}
@@ -261,7 +282,7 @@ def _acc_map(r: Reader, group: Dict[str, Any], path: str, key: str, device: Devi
             raise r.fail(join(map_path, acc), f"unknown accelerator {acc!r}: expected one of "
                                               f"device.accelerators "
                                               f"({', '.join(device.accelerators)})")
-        values[acc] = r.number(value, join(map_path, acc), minimum=0.0, strict_minimum=positive,
+        values[acc] = r.number(value, join(map_path, acc), minimum=minimum, maximum=maximum,
                                unit=f"({unit})")
     return values
 

@@ -1,8 +1,8 @@
 """Schedules: which accelerator runs each layer group of each DNN (``hax-conn-schedule/1``).
 
-The format is the contract in timing-model.md, documented for users in docs/formats.md. The
-order of the DNNs is their priority (ties in the simulation go to the DNN listed first), so it
-is kept everywhere: in the dataclass, in the JSON and in conversions.
+The format and its meaning are in docs/formats.md and docs/timing-model.md. The order of the
+DNNs is their priority (ties in the simulation go to the DNN listed first), so it is kept
+everywhere: in the dataclass, in the JSON and in conversions.
 
 ``profile_sha256`` names the profile a schedule was planned on (``Profile.sha256``, the hash of
 its canonical content). ``check_schedule_fits`` accepts the hash of the whole profile or of the
@@ -27,6 +27,8 @@ SCHEDULE_FORMAT = "hax-conn-schedule/1"
 _FAMILY = "hax-conn-schedule"
 OBJECTIVES = ("latency", "throughput")
 DEFAULT_FRAMES_IN_FLIGHT = 2
+#: Most frame-sets in flight (docs/timing-model.md: ``D`` from 1 to 16).
+MAX_FRAMES_IN_FLIGHT = 16
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -65,7 +67,12 @@ def load_schedule(path: Union[str, Path]) -> Schedule:
 
 
 def parse_schedule(obj: Any, source: str = "<schedule>") -> Schedule:
-    """Validate a decoded JSON document as ``hax-conn-schedule/1`` (on its own, no profile)."""
+    """Validate a decoded JSON document as ``hax-conn-schedule/1`` (on its own, no profile).
+
+    The transition budget ``max_transitions`` is checked by ``check_schedule_fits``, after the
+    accelerators are known to be the profile's: a misspelt accelerator (``npu``) adds changes
+    of accelerator, and is reported as what it is, not as a budget overrun.
+    """
     r = Reader(source, ScheduleError)
     top = r.obj(obj, "", "a JSON object with keys format, objective, dnns")
     r.format_tag(top, SCHEDULE_FORMAT, _FAMILY)
@@ -95,15 +102,10 @@ def parse_schedule(obj: Any, source: str = "<schedule>") -> Schedule:
     max_transitions = top.get("max_transitions")
     if max_transitions is not None:
         max_transitions = r.integer(max_transitions, "max_transitions", minimum=0)
-        for name, accs in assignments.items():
-            used = count_transitions(accs)
-            if used > max_transitions:
-                raise r.fail(join(join("dnns", name), "assignment"),
-                             f"expected at most max_transitions = {max_transitions} changes of "
-                             f"accelerator, found {used}")
     frames = top.get("frames_in_flight")
     frames = (DEFAULT_FRAMES_IN_FLIGHT if frames is None
-              else r.integer(frames, "frames_in_flight", minimum=1))
+              else r.integer(frames, "frames_in_flight", minimum=1,
+                             maximum=MAX_FRAMES_IN_FLIGHT))
     sha = top.get("profile_sha256")
     if sha is not None and (not isinstance(sha, str) or not _SHA256.match(sha)):
         raise r.expect("profile_sha256", "64 lowercase hexadecimal digits (a SHA-256)", sha)
@@ -138,7 +140,9 @@ def schedule_to_dict(schedule: Schedule) -> Dict[str, Any]:
 def dump_schedule(schedule: Schedule) -> str:
     """The schedule as JSON text, one DNN per line (validated on the way)."""
     doc = schedule_to_dict(schedule)
-    parse_schedule(json.loads(json.dumps(doc)), source="<schedule being written>")
+    source = "<schedule being written>"
+    check_budget(parse_schedule(json.loads(json.dumps(doc)), source=source),
+                 Reader(source, ScheduleError))
     c = json.dumps
     lines = ["{"]
     for key, value in doc.items():
@@ -166,7 +170,8 @@ def check_schedule_fits(schedule: Schedule, profile: Profile,
     """Check that ``schedule`` can run on ``profile``; return the profile cut to its DNNs.
 
     Every DNN must be in the profile, every assignment must have one accelerator per group, and
-    each accelerator must be able to run its group. A ``profile_sha256`` must match the profile
+    each accelerator must be able to run its group; then every DNN must keep within
+    ``max_transitions`` (``check_budget``). A ``profile_sha256`` must match the profile
     or its subset of the schedule's DNNs. Raises ScheduleError naming the JSON path.
     """
     r = Reader(source, ScheduleError)
@@ -176,6 +181,7 @@ def check_schedule_fits(schedule: Schedule, profile: Profile,
             raise r.fail(join("dnns", name), f"DNN {name!r} is not in the profile: expected "
                                              f"one of {', '.join(profile.dnns)}")
         check_assignment(profile, profile.dnns[name], accs, r, a_path)
+    check_budget(schedule, r)
     subset = profile.subset(list(schedule.assignments))
     if (schedule.profile_sha256 is not None
             and schedule.profile_sha256 not in (profile.sha256, subset.sha256)):
@@ -184,6 +190,19 @@ def check_schedule_fits(schedule: Schedule, profile: Profile,
                                        f"{profile.sha256[:12]}..., its subset of the schedule's "
                                        f"DNNs {subset.sha256[:12]}...): re-plan on this profile")
     return subset
+
+
+def check_budget(schedule: Schedule, r: Optional[Reader] = None) -> None:
+    """Every DNN within ``schedule.max_transitions`` changes of accelerator (when it is set)."""
+    r = r or Reader("<schedule>", ScheduleError)
+    if schedule.max_transitions is None:
+        return
+    for name, accs in schedule.assignments.items():
+        used = count_transitions(accs)
+        if used > schedule.max_transitions:
+            raise r.fail(join(join("dnns", name), "assignment"),
+                         f"expected at most max_transitions = {schedule.max_transitions} "
+                         f"changes of accelerator, found {used}")
 
 
 def check_assignment(profile: Profile, dnn: DnnProfile, accs: Sequence[str],
@@ -209,7 +228,7 @@ def describe_assignment(dnn_profile: DnnProfile, assignment: Sequence[str]) -> s
 
     ``googlenet starts on GPU, transitions to DLA after layer 52``; several transitions are
     listed in order (``..., then to GPU after layer 80``); none: ``googlenet runs on GPU only``.
-    The layer is the last layer of the last group before the switch (conventions.md).
+    The layer is the last layer of the last group before the switch (docs/conventions.md).
     """
     if len(assignment) != len(dnn_profile.groups):
         raise ScheduleError(f"{dnn_profile.name}: expected {len(dnn_profile.groups)} "

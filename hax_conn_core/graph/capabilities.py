@@ -4,7 +4,7 @@ A device description (format ``hax-conn-device/1``, docs/graph.md "Device descri
 its accelerators; each either runs every layer (``layers: all``), takes the rules of another
 device's accelerator of the same name (``rules_from: xavier-agx``), or lists the layer types it
 runs with their limits. A type not listed cannot run there. A group holding a layer the DLA
-cannot run is GPU-only (conventions.md, "Accelerator capabilities").
+cannot run is GPU-only (docs/conventions.md, "Accelerator capabilities").
 
 Limit keys (all optional; ranges are inclusive ``[low, high]``):
 
@@ -155,20 +155,47 @@ def device_ids(directory: Optional[Path] = None) -> Tuple[str, ...]:
     return tuple(sorted(path.stem for path in directory.glob("*.yaml")))
 
 
+#: Deepest nesting of YAML lists and mappings a device description may have (it needs 5).
+MAX_YAML_DEPTH = 32
+
+
 def _read_yaml(path: Path) -> Dict[str, Any]:
     import yaml
 
+    from hax_conn_core.jsonpath import read_text
+
+    text = read_text(path, ConfigError, "device description")
+    _check_yaml_depth(path, text)
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the device description: "
-                          f"{exc.strerror or exc}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        message = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid YAML: {message}") from None
+    except RecursionError:  # pragma: no cover - _check_yaml_depth stops it first
+        raise ConfigError(f"{path}: nested too deeply; expected at most {MAX_YAML_DEPTH} "
+                          "levels") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'format: {FORMAT}'")
     return data
+
+
+def _check_yaml_depth(path: Path, text: str) -> None:
+    """Refuse nesting deeper than MAX_YAML_DEPTH before PyYAML's recursive composer sees it."""
+    import yaml
+
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else "?"
+                    raise ConfigError(f"{path}:{line}: nested {depth} deep; expected at most "
+                                      f"{MAX_YAML_DEPTH} levels of lists and mappings")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # safe_load reports it with its position
 
 
 def _pair_of_ints(where: str, value: Any) -> Tuple[int, int]:

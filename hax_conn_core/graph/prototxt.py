@@ -56,9 +56,17 @@ _ARITY: Dict[str, Tuple[int, Optional[int], int, Optional[int]]] = {
 }
 
 
+#: Deepest nesting of ``{ }`` / ``< >`` blocks a prototxt may have. Caffe's schema needs 4
+#: (net, layer, parameter, shape); the limit keeps a hostile file (thousands of nested blocks)
+#: from exhausting the recursion of protobuf's parser.
+MAX_NESTING = 32
+
+
 def load_prototxt(path: Union[str, Path], name: Optional[str] = None) -> Graph:
     """Read a prototxt file; ``name`` defaults to the net's ``name:`` or the file's stem."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; expected a prototxt file")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -66,8 +74,9 @@ def load_prototxt(path: Union[str, Path], name: Optional[str] = None) -> Graph:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ModelError(f"{path}: not UTF-8 text at byte {exc.start}; expected a prototxt "
-                         "(text), not a binary .caffemodel") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ModelError(f"{path}:{line}: not UTF-8 text at byte {exc.start}; expected a "
+                         "prototxt (text), not a binary .caffemodel") from None
     return parse_prototxt(text, source=str(path), name=name, default_name=path.stem)
 
 
@@ -75,6 +84,7 @@ def parse_prototxt(text: str, source: str = "<string>", name: Optional[str] = No
                    default_name: str = "net") -> Graph:
     """Parse prototxt ``text``; ``source`` names it in messages."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    _check_nesting(text, source)
     net = _parse_net(text, source)
     builder = _GraphBuilder(source, _layer_lines(text))
     return builder.build(net, name or net.name or default_name)
@@ -92,12 +102,15 @@ def _parse_net(text: str, source: str):
         return net
     except text_format.ParseError as exc:
         error = exc
+    except RecursionError:  # pragma: no cover - _check_nesting stops it first
+        raise ModelError(f"{source}: blocks nested too deeply; expected at most "
+                         f"{MAX_NESTING} levels") from None
     # A field our schema lacks is most often the parameter block of a layer type we do not
     # support: parse leniently to say so by layer, else report the syntax error.
     lenient = net_class()
     try:
         text_format.Parse(text, lenient, allow_unknown_field=True)
-    except (text_format.ParseError, TypeError):
+    except (text_format.ParseError, TypeError, RecursionError):
         lenient = None
     line = error.GetLine()
     if lenient is not None and line is not None:
@@ -105,18 +118,80 @@ def _parse_net(text: str, source: str):
         position = sum(1 for start in lines if start <= line) - 1
         if position >= 0:
             _GraphBuilder(source, lines).check_type_at(lenient, position)
-    raise ModelError(_syntax_message(source, error)) from None
+    raise ModelError(_syntax_message(source, error, text)) from None
 
 
-def _syntax_message(source: str, exc: "text_format.ParseError") -> str:
+_COMMENT = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|#[^\n]*""")
+
+
+def _code(line: str) -> str:
+    """``line`` without its comment (a ``#`` inside a string is kept)."""
+    return _COMMENT.sub(lambda m: m.group(1) or "", line).rstrip()
+
+
+def _syntax_message(source: str, exc: "text_format.ParseError", text: str) -> str:
+    """``file:line:column: message``, blaming the line where the mistake is.
+
+    protobuf reports the token *after* a missing value: for ``name:`` with nothing after it, it
+    blames the next line (``type: ...``); we report the end of the line whose value is missing.
+    A file that ends inside a block is reported at the line that opened the block.
+    """
     message = str(exc)
     line, column = exc.GetLine(), exc.GetColumn()
-    if line is not None:
-        prefix = f"{line}:{column} : "
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-        return f"{source}:{line}:{column}: {message}"
-    return f"{source}: {message}"
+    if line is None:
+        return f"{source}: {message}"
+    prefix = f"{line}:{column} : "
+    if message.startswith(prefix):
+        message = message[len(prefix):]
+    lines = text.split("\n")
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    echo = f"'{here}': "
+    if message.startswith(echo):  # protobuf's echo of the line it blames
+        message = message[len(echo):]
+    else:
+        echo = ""
+    unclosed = _unclosed_block(text)
+    if unclosed is not None and message.startswith('Expected "}"'):
+        return (f"{source}:{unclosed[0]}:{unclosed[1]}: this block is not closed when the file "
+                "ends; expected a matching \"}\"")
+    before = _code(here[:max(column - 1, 0)])
+    previous = next((n for n in range(line - 1, 0, -1) if _code(lines[n - 1]).strip()), None)
+    if not before.strip() and previous is not None:
+        code = _code(lines[previous - 1])
+        if code.endswith(":"):
+            found = message.split(" but found", 1)[1].lstrip(": ") \
+                if " but found" in message else ""
+            return (f"{source}:{previous}:{len(code) + 1}: '{code.strip()}' has no value"
+                    + (f" (found {found} on line {line})" if found else f"; {message}"))
+    return f"{source}:{line}:{column}: {echo}{message}"
+
+
+def _unclosed_block(text: str) -> Optional[Tuple[int, int]]:
+    """(line, column) of the outermost ``{`` / ``<`` left open at the end of ``text``, if any."""
+    opened: List[Tuple[int, int]] = []
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("{", "<"):
+            start = match.start()
+            opened.append((text.count("\n", 0, start) + 1,
+                           start - (text.rfind("\n", 0, start) + 1) + 1))
+        elif token in ("}", ">") and opened:
+            opened.pop()
+    return opened[0] if opened else None
+
+
+def _check_nesting(text: str, source: str) -> None:
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("{", "<"):
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, match.start()) + 1
+                raise ModelError(f"{source}:{line}: blocks nested {depth} deep; expected at "
+                                 f"most {MAX_NESTING} levels of {{ }}")
+        elif token in ("}", ">"):
+            depth -= 1
 
 
 _TOKENS = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[{}<>]|\b(layers?)\b""")
@@ -249,10 +324,10 @@ class _GraphBuilder:
         self.producer_index: Dict[str, int] = {}
         inputs = self._legacy_inputs(net)
         entries = self._entries(net)
-        future = {}
+        future: Dict[str, List[Tuple[int, str]]] = {}
         for index, entry in enumerate(entries):
             for top in entry.tops:
-                future.setdefault(top, (index, entry.name))
+                future.setdefault(top, []).append((index, entry.name))
         layers: List[Layer] = []
         names: Dict[str, int] = {}
         for index, entry in enumerate(entries):
@@ -339,13 +414,19 @@ class _GraphBuilder:
     def _resolve(self, where: str, blob: str, future, index: int) -> str:
         if blob in self.current:
             return self.current[blob]
-        later = future.get(blob)
-        if later and later[0] >= index:
+        later = next((p for p in future.get(blob, ()) if p[0] > index), None)
+        known = sorted(self.current)
+        if later is None and any(p[0] == index for p in future.get(blob, ())):
+            # in place (top == bottom) with nothing earlier producing the bottom
+            raise ModelError(
+                f"{where}: bottom {blob!r} is not produced by any earlier layer or input, and "
+                f"this layer works in place (its top is its bottom), so it needs an earlier "
+                f"producer of {blob!r}; expected one of {', '.join(known) or '(none)'}")
+        if later:
             raise ModelError(
                 f"{where}: bottom {blob!r} is produced only later, by layer {later[1]!r} "
                 f"(index {later[0]}); expected a tensor produced by an earlier layer or an "
                 "input (layers run in file order; a cycle cannot run)")
-        known = sorted(self.current)
         close = difflib.get_close_matches(blob, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ModelError(f"{where}: bottom {blob!r} is not produced by any earlier layer or "

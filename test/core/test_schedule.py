@@ -73,10 +73,11 @@ BAD = [
      r"dnns.alexnet.assignment\[1\]: expected an accelerator name"),
     (lambda d: d["dnns"]["alexnet"].update(assigment=d["dnns"]["alexnet"].pop("assignment")),
      r'dnns.alexnet.assignment: required key is missing \(found "assigment": misspelled\?\)'),
-    (lambda d: d.update(max_transitions=0),
-     r"dnns.googlenet.assignment: expected at most max_transitions = 0 changes"),
     (lambda d: d.update(max_transitions=-1), r"max_transitions: expected an integer >= 0"),
-    (lambda d: d.update(frames_in_flight=0), r"frames_in_flight: expected an integer >= 1"),
+    (lambda d: d.update(frames_in_flight=0),
+     r"frames_in_flight: expected an integer from 1 to 16"),
+    (lambda d: d.update(frames_in_flight=17),
+     r"frames_in_flight: expected an integer from 1 to 16, found the number 17"),
     (lambda d: d.update(predicted_ms="fast"), r"predicted_ms: expected a finite number >= 0"),
     (lambda d: d.update(profile_sha256="abc"), r"profile_sha256: expected 64 lowercase hex"),
     (lambda d: d.update(solver=3), r"solver: expected an object"),
@@ -119,6 +120,11 @@ def test_fits_its_profile():
      r"dnns.alexnet.assignment\[2\]: unknown accelerator 'npu': expected one of gpu, dla"),
     (lambda d: d.update(profile_sha256="0" * 64),
      r"profile_sha256: the schedule was planned on another profile"),
+    (lambda d: d.update(max_transitions=0),
+     r"dnns.googlenet.assignment: expected at most max_transitions = 0 changes"),
+    # a misspelt accelerator adds changes of accelerator: it is named as what it is
+    (lambda d: d.update(max_transitions=1) or d["dnns"]["alexnet"]["assignment"].__setitem__(
+        2, "npu"), r"dnns.alexnet.assignment\[2\]: unknown accelerator 'npu'"),
 ])
 def test_does_not_fit(edit, message):
     doc = _doc()

@@ -96,9 +96,9 @@ def _nobody_runs_a_group(doc):
 @pytest.mark.parametrize("change, extra, match", [
     (None, ["--dnns", "a,zebra"], "DNN 'zebra' is not in the profile: expected one of a, b"),
     (None, ["--max-transitions", "-1"], "--max-transitions: expected an integer >= 0"),
-    (None, ["--timeout", "0"], "--timeout: expected a number of seconds > 0"),
+    (None, ["--timeout", "0"], "--timeout: expected a finite number of seconds > 0"),
     (_without_accelerators, [], "device.accelerators: required key is missing"),
-    (_negative_time, [], r"dnns.a.groups\[0\].time_ms.gpu: expected a finite number > 0"),
+    (_negative_time, [], r"dnns.a.groups\[0\].time_ms.gpu: expected a finite number >= 1e-06"),
     (_nobody_runs_a_group, [], r"dnns.a.groups\[0\].time_ms: expected at least one accelerator"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, change, extra, match):
