@@ -20,6 +20,8 @@ def resolve_model(name: str) -> Tuple[str, Path]:
 
     path = Path(name)
     if path.is_file() or name.endswith(".prototxt"):
+        if path.is_dir():
+            raise ConfigError(f"{name}: is a directory; expected a prototxt file")
         if not path.is_file():
             raise ConfigError(f"{name}: no such prototxt file")
         return normalise_model_id(path.stem), path

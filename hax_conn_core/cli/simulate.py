@@ -46,10 +46,11 @@ class SimulateCommand(Command):
                                    f"{args.schedule}: frames_in_flight")
         check_schedule_fits(schedule, profile, source=str(args.schedule))
         result = simulate(profile, schedule)
+        chart = None
         if args.plot:
             from hax_conn_core.gantt import draw_gantt
 
-            draw_gantt(profile, schedule, args.plot)
+            chart = draw_gantt(profile, schedule, args.plot)
         throughput = schedule.objective == "throughput"
         if args.json:
             report = {
@@ -82,6 +83,6 @@ class SimulateCommand(Command):
             print(f"hax-conn simulate: note: the schedule file says "
                   f"{schedule.predicted_ms:.3f} ms; this profile predicts "
                   f"{result.predicted_ms:.3f} ms", file=sys.stderr)
-        if args.plot:
-            print(f"Gantt chart written to {args.plot}")
+        if chart is not None:
+            print(f"Gantt chart written to {chart}")
         return 0
