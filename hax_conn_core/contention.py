@@ -1,4 +1,4 @@
-"""Slowdown from shared-memory contention (timing-model.md, profile key ``contention``).
+"""Slowdown from shared-memory contention (docs/timing-model.md, "Slowdown curves").
 
 A curve is a tuple of breakpoints ``(u, s)`` sorted by strictly increasing ``u``: ``u`` is the
 DRAM demand of everything running (the group's own plus the other accelerators') over the peak

@@ -4,7 +4,7 @@ A :class:`Graph` is what the prototxt reader (:mod:`hax_conn_core.graph.prototxt
 what the rest of hax_conn reads: cut points, layer groups, ONNX export, profiling. It is plain
 data, independent of Caffe's protobuf classes.
 
-Conventions (``/work/shared/spec/conventions.md``, "Layer indices and cuts"):
+Conventions (docs/conventions.md, "Layer indices and cuts"):
 
 * ``layers[i].index == i``: a layer's 0-based position among the prototxt's ``layer`` /
   ``layers`` entries in file order, counting every entry (Input, in-place ReLU, Dropout...).

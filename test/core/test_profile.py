@@ -10,7 +10,7 @@ from hax_conn_core.errors import ProfileError
 from hax_conn_core.profile import (dump_profile, load_profile, parse_profile, profile_to_dict,
                                    write_profile)
 
-SPEC_EXAMPLE = {  # timing-model.md's example, with a second group and a second DNN
+SPEC_EXAMPLE = {  # the example of docs/formats.md, with a second group and a second DNN
     "format": "hax-conn-profile/1",
     "device": {"name": "xavier-agx", "accelerators": ["gpu", "dla"],
                "peak_bandwidth_gbps": 136.5},

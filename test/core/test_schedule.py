@@ -11,7 +11,7 @@ from hax_conn_core.schedule import (check_schedule_fits, describe_assignment, du
                                     write_schedule)
 from test.core.strategies import group, make_profile
 
-SPEC_EXAMPLE = {  # timing-model.md's example
+SPEC_EXAMPLE = {  # the example of docs/formats.md
     "format": "hax-conn-schedule/1", "objective": "latency",
     "dnns": {"googlenet": {"assignment": ["gpu"] * 4 + ["dla"] * 6},
              "alexnet": {"assignment": ["dla"] + ["gpu"] * 7}},
