@@ -119,6 +119,14 @@ def _check_options(objective: str, max_transitions: Any, timeout_s: Optional[flo
                           f"{frames_in_flight!r}")
 
 
+#: With ``timeout_s``, the baselines' own searches (GPU&DLA over whole-DNN mappings) get at
+#: most this share of it; the planner's search gets the rest.
+BASELINE_SHARE = 0.25
+#: With ``timeout_s``, a search with budget K >= 1 first plans with K - 1 (its result seeds
+#: the larger search, so a larger budget is never worse) within this share of the time left.
+INNER_SHARE = 0.5
+
+
 def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
          timeout_s: Optional[float] = None, frames_in_flight: int = 2, *,
          gap: float = DEFAULT_GAP, seed: int = DEFAULT_SEED, prove: Optional[bool] = None,
@@ -127,66 +135,140 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     """Plan every DNN of ``profile`` (cut it down first with ``profile.subset``).
 
     ``objective``: ``latency`` (one frame-set) or ``throughput`` (``frames_in_flight``
-    frame-sets streaming). ``max_transitions``: most accelerator changes per DNN (the paper: 1).
-    ``timeout_s``: a wall-clock safety net (Defaults to none); the search is otherwise bounded
-    by Z3 resource limits (Defaults to ``refine.RLIMIT_PER_CHECK`` and ``refine.RLIMIT_TOTAL``),
-    so the same input gives the same plan. ``prove``: after the refinement, prove the plan
-    within ``gap`` of the best schedule (status ``optimal``); ``None`` (default): only when there
-    are at most ``PROVE_LIMIT`` schedules, else the plan is the refinement's (``converged``).
-    Raises ConfigError for a bad option.
+    frame-sets streaming, 1 to 16). ``max_transitions``: most accelerator changes per DNN (the
+    paper: 1). ``timeout_s``: a wall-clock limit (Defaults to none) that every stage keeps
+    (baselines, local search, Z3, the final simulation), returning the best schedule found by
+    then; the search is otherwise bounded by Z3 resource limits (Defaults to
+    ``refine.RLIMIT_PER_CHECK`` and ``refine.RLIMIT_TOTAL``, per search), so the same input
+    gives the same plan. ``prove``: after the refinement, prove the plan within ``gap`` of the
+    best schedule (status ``optimal``); ``None`` (default): only when there are at most
+    ``PROVE_LIMIT`` schedules, else the plan is the refinement's (``converged``).
+
+    Budget monotonicity: with ``max_transitions`` K >= 1 the plan for K - 1 is made first (the
+    same way, recursively) and seeds the search, so the plan for K is never worse than the plan
+    for K - 1, nor than any baseline within K transitions. Raises ConfigError for a bad option.
     """
     from hax_conn_core.baselines import all_baselines
     from hax_conn_core.planner import refine
-    from hax_conn_core.simulator import simulate
+    from hax_conn_core.simulator import predict_ms, simulate
 
     _check_options(objective, max_transitions, timeout_s, frames_in_flight)
+    if timeout_s is not None and not timeout_s < 1e9:
+        raise ConfigError(f"timeout: expected a number of seconds below 1e9, found "
+                          f"{timeout_s!r}")
     started = time.monotonic()
     deadline = started + timeout_s if timeout_s is not None else None
-    baselines = tuple(all_baselines(profile, objective=objective,
-                                    frames_in_flight=frames_in_flight))
-    seeds = [refine.Seed(b.name, b.schedule.assignments) for b in baselines
-             if b.transitions <= max_transitions]
-    space = count_schedules(profile, max_transitions)
-    asked = prove
-    if prove is None:
-        prove = space <= PROVE_LIMIT
-    search = refine.Search(
-        profile, objective, max_transitions, frames_in_flight, gap=gap, seed=seed, prove=prove,
-        proof_optional=asked is None,
-        rlimit_per_check=rlimit_per_check or refine.RLIMIT_PER_CHECK,
-        rlimit_total=rlimit_total or refine.RLIMIT_TOTAL, deadline=deadline)
-    outcome = search.run(seeds)
+    baselines = tuple(all_baselines(
+        profile, objective=objective, frames_in_flight=frames_in_flight,
+        deadline=None if deadline is None else started + BASELINE_SHARE * timeout_s))
+    options = dict(profile=profile, objective=objective, frames_in_flight=frames_in_flight,
+                   baselines=baselines, gap=gap, seed=seed, prove=prove,
+                   rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
+    outcome, inner, space, asked, proving, totals = _search(
+        max_transitions=max_transitions, deadline=deadline, **options)
     import z3
 
     solver_info: Dict[str, Any] = {
         "name": "z3", "version": z3.get_version_string(), "status": outcome.status,
-        "time_s": round(time.monotonic() - started, 4), "z3_time_s": round(outcome.z3_time_s, 4),
-        "checks": outcome.checks, "candidates": outcome.candidates, "seed": seed,
+        "time_s": 0.0, "z3_time_s": round(totals["z3_time_s"], 4),
+        "checks": totals["checks"], "candidates": totals["candidates"], "seed": seed,
         "gap": gap}
     if outcome.lower_bound_ms is not None:
         solver_info["lower_bound_ms"] = outcome.lower_bound_ms
-    schedule = Schedule(objective=objective, assignments=dict(outcome.assignments),
+    if inner is not None:
+        solver_info["seeded_with_k"] = max_transitions - 1
+
+    def schedule_of(assignments) -> Schedule:
+        return Schedule(objective=objective, assignments=dict(assignments),
                         max_transitions=max_transitions, frames_in_flight=frames_in_flight,
                         profile_sha256=profile.sha256, solver=solver_info)
-    # predicted_ms is always the simulator's value of the returned schedule.
-    schedule = schedule.with_prediction(simulate(profile, schedule).predicted_ms)
+
+    # predicted_ms is always the simulator's value of the returned schedule: simulate() when
+    # the time allows, else predict_ms (the same simulation, which stops once the stream
+    # repeats itself: equal to within about 1e-9).
+    record_s = totals["record_s"]
+    chosen, chosen_source = outcome.assignments, outcome.source
+    if deadline is None or time.monotonic() + 1.5 * record_s < deadline:
+        value = simulate(profile, schedule_of(chosen)).predicted_ms
+        if inner is not None and deadline is None and dict(inner.assignments) != dict(chosen):
+            # The search kept the larger-budget schedule because predict_ms found it better;
+            # judge both by simulate() too, so that K never reports worse than K - 1.
+            inner_value = simulate(profile, schedule_of(inner.assignments)).predicted_ms
+            if inner_value < value:
+                chosen, chosen_source, value = inner.assignments, inner.source, inner_value
+    else:
+        value = outcome.predicted_ms if outcome.predicted_ms != float("inf") else predict_ms(
+            profile, chosen, objective, frames_in_flight)
+    solver_info["time_s"] = round(time.monotonic() - started, 4)
+    schedule = schedule_of(chosen).with_prediction(value)
     notes = []
     found_by = ("z3", refine.LOCAL_SEARCH)
     if all(count_transitions(a) == 0 for a in schedule.assignments.values()):
         notes.append("no split beats the best whole-DNN mapping: the plan maps whole DNNs"
-                     + (f" (the {outcome.source} baseline)" if outcome.source not in found_by
+                     + (f" (the {chosen_source} baseline)" if chosen_source not in found_by
                         else ""))
-    elif outcome.source not in found_by:
-        notes.append(f"no schedule beats the {outcome.source} baseline: the plan is that "
+    elif chosen_source not in found_by:
+        notes.append(f"no schedule beats the {chosen_source} baseline: the plan is that "
                      f"baseline")
     notes.extend(outcome.notes)
-    if outcome.status == "converged" and asked is None and not prove:
+    if outcome.status == "converged" and asked is None and not proving:
         notes.append(f"not proven optimal: {space:,} possible schedules, more than the "
                      f"{PROVE_LIMIT:,} the proof runs on by default (--prove to try)")
     elif outcome.status == "converged" and asked is False:
         notes.append("not proven optimal: the proof was switched off")
     return PlanResult(schedule=schedule, baselines=baselines, status=outcome.status,
-                      source=outcome.source, lower_bound_ms=outcome.lower_bound_ms,
-                      time_s=time.monotonic() - started, z3_time_s=outcome.z3_time_s,
-                      checks=outcome.checks, candidates=outcome.candidates,
+                      source=chosen_source, lower_bound_ms=outcome.lower_bound_ms,
+                      time_s=time.monotonic() - started, z3_time_s=totals["z3_time_s"],
+                      checks=totals["checks"], candidates=totals["candidates"],
                       warnings=tuple(outcome.warnings), notes=tuple(notes))
+
+
+def _search(profile: Profile, objective: str, max_transitions: int, frames_in_flight: int,
+            baselines, deadline: Optional[float], gap: float, seed: int,
+            prove: Optional[bool], rlimit_per_check: Optional[int],
+            rlimit_total: Optional[int]):
+    """The search for budget ``max_transitions``, seeded with the baselines within it and,
+    for K >= 1, with the result of the search for K - 1 (made first, the same way).
+
+    Returns (outcome, the K - 1 outcome or None, the number of schedules, prove as asked,
+    whether the proof ran, totals over the nested searches).
+    """
+    from hax_conn_core.errors import SolverError
+    from hax_conn_core.planner import refine
+
+    totals = {"checks": 0, "candidates": 0, "z3_time_s": 0.0, "record_s": 0.0}
+    seeds = [refine.Seed(b.name, b.schedule.assignments) for b in baselines
+             if b.transitions <= max_transitions]
+    inner = None
+    if max_transitions >= 1:
+        inner_deadline = None
+        if deadline is not None:
+            inner_deadline = time.monotonic() + INNER_SHARE * max(
+                0.0, deadline - time.monotonic())
+        try:
+            inner, _, _, _, _, inner_totals = _search(
+                profile=profile, objective=objective, max_transitions=max_transitions - 1,
+                frames_in_flight=frames_in_flight, baselines=baselines,
+                deadline=inner_deadline, gap=gap, seed=seed, prove=prove,
+                rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
+        except SolverError:
+            inner = None  # nothing fits K - 1 transitions (or no time to find it): no seed
+        else:
+            for key in ("checks", "candidates", "z3_time_s"):
+                totals[key] += inner_totals[key]
+            totals["record_s"] = max(totals["record_s"], inner_totals["record_s"])
+            seeds.append(refine.Seed(inner.source, inner.assignments))
+    space = count_schedules(profile, max_transitions)
+    asked = prove
+    proving = space <= PROVE_LIMIT if prove is None else prove
+    search = refine.Search(
+        profile, objective, max_transitions, frames_in_flight, gap=gap, seed=seed,
+        prove=proving, proof_optional=asked is None,
+        rlimit_per_check=rlimit_per_check or refine.RLIMIT_PER_CHECK,
+        rlimit_total=rlimit_total or refine.RLIMIT_TOTAL, deadline=deadline)
+    outcome = search.run(seeds)
+    totals["checks"] += outcome.checks
+    totals["candidates"] += outcome.candidates
+    totals["z3_time_s"] += outcome.z3_time_s
+    totals["record_s"] = max(totals["record_s"], search.record_s)
+    return outcome, inner, space, asked, proving, totals

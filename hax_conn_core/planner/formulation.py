@@ -31,8 +31,10 @@ whole microseconds, rounded down, so rounding keeps the bound valid.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import math
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -92,13 +94,57 @@ def _units(ms: float) -> int:
     return int(math.floor(ms * RESOLUTION + 1e-9))
 
 
+class _Partners:
+    """The groups that can run on accelerator ``other``, sorted by their demand there, to find
+    the smallest slowdown any of them can cause a group on the other accelerator.
+
+    ``least_slowdown`` is ``min over partners q of interp(curve, (own + demand_q) / peak)``
+    without visiting every ``q``: the curve is linear between breakpoints (constant outside),
+    so on each piece the minimum over the partners in it lies at the one with the smallest or
+    the largest demand there. Cost per group: pieces x log(groups), plus skipping partners of
+    the same DNN (latency: a DNN's own groups never run beside it) or the group itself.
+    """
+
+    def __init__(self, form: "Formulation", other: str):
+        entries = sorted((form.groups[q[0]][q[1]].demand_gbps.get(other, 0.0), q)
+                         for q in form.flat if form.groups[q[0]][q[1]].runs_on(other))
+        self.demands = [d for d, _ in entries]
+        self.keys = [q for _, q in entries]
+        self.streaming = form.streaming
+        self.peak = form.profile.device.peak_bandwidth_gbps
+
+    def _eligible(self, index: int, p: GroupKey) -> bool:
+        q = self.keys[index]
+        return q != p and (self.streaming or q[0] != p[0])
+
+    def least_slowdown(self, p: GroupKey, own: float, curve) -> float:
+        edges = [u * self.peak - own for u, _ in curve]
+        bounds = [-math.inf] + edges + [math.inf]
+        best = math.inf
+        for lo, hi in zip(bounds, bounds[1:]):
+            first = bisect.bisect_left(self.demands, lo)
+            last = bisect.bisect_right(self.demands, hi) - 1
+            i = first
+            while i <= last and not self._eligible(i, p):
+                i += 1
+            if i > last:
+                continue
+            j = last
+            while j > i and not self._eligible(j, p):
+                j -= 1
+            for k in (i, j):
+                best = min(best, slowdown(curve, (own + self.demands[k]) / self.peak))
+        return 1.0 if best == math.inf else best
+
+
 class Formulation:
     """A Z3 solver holding the model; each check adds its bound under a fresh literal."""
 
     def __init__(self, profile: Profile, objective: str, max_transitions: int,
-                 frames_in_flight: int, seed: int = 0):
+                 frames_in_flight: int, seed: int = 0, deadline: Optional[float] = None):
         import z3
 
+        self._deadline = deadline  # time.monotonic(): past it, building leaves out the cuts
         if objective not in ("latency", "throughput"):
             raise InternalError(f"unknown objective {objective!r}")
         self._z3 = z3
@@ -219,20 +265,16 @@ class Formulation:
             return np.zeros((0, len(self._column)))
         a, b = self.accs
         s_min = {}
-        for p in self.flat:
-            gp = self.groups[p[0]][p[1]]
-            for acc, other in ((a, b), (b, a)):
-                if not gp.runs_on(acc):
-                    continue
-                worst = math.inf
-                for q in self.flat:
-                    gq = self.groups[q[0]][q[1]]
-                    if q == p or not gq.runs_on(other) or (q[0] == p[0] and not self.streaming):
-                        continue
-                    demand = gp.demand_gbps.get(acc, 0.0) + gq.demand_gbps.get(other, 0.0)
-                    worst = min(worst, slowdown(self.profile.contention[acc],
-                                                demand / self.profile.device.peak_bandwidth_gbps))
-                s_min[(p, acc)] = 1.0 if worst == math.inf else worst
+        for acc, other in ((a, b), (b, a)):
+            partners = _Partners(self, other)
+            for p in self.flat:
+                gp = self.groups[p[0]][p[1]]
+                if gp.runs_on(acc):
+                    s_min[(p, acc)] = partners.least_slowdown(p, gp.demand_gbps.get(acc, 0.0),
+                                                              self.profile.contention[acc])
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                # Out of time: no contention bounds (the model stays a valid, weaker bound).
+                return np.zeros((0, len(self._column)))
         rows = []
         steps = [k / 10.0 for k in range(6)]
         for l1 in steps:

@@ -44,6 +44,9 @@ REFINE_DNNS = 2
 REFINE_SLACK = 0.01
 #: The ``source`` of a schedule found by the local search (not a baseline, not Z3).
 LOCAL_SEARCH = "local-search"
+#: With a deadline, the search stops this share of its time early (what follows it: the
+#: report) or earlier, by the time one recorded simulation took (the plan's final one).
+DEADLINE_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,30 @@ class Search:
         self.best: Optional[Assignments] = None
         self.best_ms = float("inf")
         self.source = ""
+        self.checks = 0
+        self.rlimit_used = 0
+        self.z3_time = 0.0
+        self.stop = ""
+        self.reason = ""
+        # The longest recorded simulation seen (a calibration): what the caller's final
+        # simulate() of the plan will take, kept free before the deadline.
+        self.record_s = 0.0
+        self._started = time.monotonic()
+
+    def _remaining_s(self) -> float:
+        """Seconds left before the deadline, less a reserve for what follows the search (the
+        final simulation of the plan and the report): inf without a deadline."""
+        if self.deadline is None:
+            return math.inf
+        reserve = max(DEADLINE_MARGIN * max(0.0, self.deadline - self._started),
+                      1.5 * self.record_s)
+        return self.deadline - reserve - time.monotonic()
+
+    def _past_deadline(self) -> bool:
+        if self._remaining_s() <= 0.0:
+            self.stop = self.stop or "timeout"
+            return True
+        return False
 
     def simulate(self, assignments: Mapping[str, Sequence[str]], source: str) -> float:
         key = _key(assignments, self.names)
@@ -113,17 +140,20 @@ class Search:
 
     def run(self, seeds: Sequence[Seed]) -> SearchOutcome:
         for s in seeds:
+            if self.best is not None and self._past_deadline():
+                break
             self.simulate(s.assignments, s.name)
+        if self.best is not None and self._past_deadline():
+            return self._outcome("timeout", None)
         self._local_search(seeds)
-        form = Formulation(self.profile, self.objective, self.k, self.frames, seed=self.seed)
+        if self.best is not None and self._past_deadline():
+            return self._outcome("timeout", None)
+        form = Formulation(self.profile, self.objective, self.k, self.frames, seed=self.seed,
+                           deadline=None if self.deadline is None
+                           else time.monotonic() + self._remaining_s())
         for key in self.tried:
             form.block(dict(zip(self.names, key)))
         self.form = form
-        self.checks = 0
-        self.rlimit_used = 0
-        self.z3_time = 0.0
-        self.stop = ""
-        self.reason = ""
         if self.best is None:
             # No seed fits the transition budget: Z3 finds a first schedule (any), or proves
             # that none exists (SolverError).
@@ -210,8 +240,12 @@ class Search:
                 improved_on = before
             while not self.stop:
                 if calibrated_on != self.best_ms:
+                    if self._past_deadline():
+                        break
+                    t0 = time.monotonic()
                     self.form.set_estimate(calibrated_wall_ms(
                         self.profile, self.names, self.best, self.objective, self.frames))
+                    self.record_s = max(self.record_s, time.monotonic() - t0)
                     calibrated_on = self.best_ms
                 out = self._check(self.best_ms * (1.0 + REFINE_SLACK), estimate=True,
                                   fixed=fixed, soft=True)
@@ -268,11 +302,11 @@ class Search:
             current = list(start)
             current_ms = self.tried[start]
             improved = True
-            while improved and len(self.tried) < budget:
+            while improved and len(self.tried) < budget and not self._past_deadline():
                 improved = False
                 for n in range(len(self.names)):
                     for option in moves(current[n], n):
-                        if len(self.tried) >= budget:
+                        if len(self.tried) >= budget or self._past_deadline():
                             break
                         trial = current[:n] + [option] + current[n + 1:]
                         ms = self.simulate(dict(zip(self.names, trial)), LOCAL_SEARCH)
@@ -297,7 +331,7 @@ class Search:
             return None
         remaining_ms = None
         if self.deadline is not None:
-            remaining_ms = int((self.deadline - time.monotonic()) * 1000)
+            remaining_ms = int(min(self._remaining_s(), 1e6) * 1000)
             if remaining_ms <= 0:
                 self.stop = "timeout"
                 return None
@@ -312,7 +346,7 @@ class Search:
         self.rlimit_used += out.rlimit_used
         if out.status == "unknown":
             # Z3 says "canceled" for both limits: the clock tells them apart.
-            timed_out = self.deadline is not None and time.monotonic() >= self.deadline - 0.01
+            timed_out = self.deadline is not None and self._remaining_s() <= 0.01
             if soft and not timed_out and self.rlimit_used < self.rlimit_total:
                 return out  # the caller decides
             self.reason = out.reason
