@@ -23,6 +23,14 @@ import traceback
 import numpy as np
 
 
+def seeded_weights(graph, seed=0):
+    """Seeded weights, BatchNorm calibrated by onnxruntime (the graph package runs nothing)."""
+    from hax_conn_core.graph.weights import seeded_weights as seeded
+    from hax_conn_core.runtime.backends.onnxrt import run_onnx
+
+    return seeded(graph, seed, run=run_onnx)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="DNN ids (default: all 12)")
@@ -40,11 +48,10 @@ def main(argv=None) -> int:
     from hax_conn_core.graph.cuts import cut_tensor
     from hax_conn_core.graph.grouping import group_layers
     from hax_conn_core.graph.onnx_export import export
-    from hax_conn_core.graph.onnx_run import OnnxRunner
     from hax_conn_core.graph.prototxt import load_prototxt
-    from hax_conn_core.graph.torch_module import build_module
-    from hax_conn_core.graph.weights import seeded_weights
     from hax_conn_core.models import get_model, known_ids
+    from hax_conn_core.runtime.backends.onnxrt import OnnxRunner
+    from hax_conn_core.runtime.backends.torch_module import build_module
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -72,7 +79,7 @@ def main(argv=None) -> int:
         entry = results["models"].setdefault(model_id, {})
         try:
             graph = load_prototxt(get_model(model_id).prototxt)
-            weights = seeded_weights(graph, threads=threads)
+            weights = seeded_weights(graph)
             (name,) = graph.inputs
             (output,) = graph.outputs
             logits = graph.producer(output).bottoms[0]
@@ -122,10 +129,9 @@ def main(argv=None) -> int:
 def compare_fused(args) -> int:
     """onnxruntime full vs basic optimisation: how far two fp32 kernel sets drift apart."""
     from hax_conn_core.graph.onnx_export import export
-    from hax_conn_core.graph.onnx_run import OnnxRunner
     from hax_conn_core.graph.prototxt import load_prototxt
-    from hax_conn_core.graph.weights import seeded_weights
     from hax_conn_core.models import get_model, known_ids
+    from hax_conn_core.runtime.backends.onnxrt import OnnxRunner
 
     results = {}
     for model_id in args.models or known_ids():

@@ -24,7 +24,7 @@ from hax_conn_core.errors import ConfigError
 #: The device each backend runs on when none is named.
 DEFAULT_DEVICES: Mapping[str, str] = {
     "onnxruntime": "cpu",
-    "cuda-sm": "emulated-h100",
+    "cuda-sm": "emulated-h200",
     "tensorrt": "orin-agx",
 }
 

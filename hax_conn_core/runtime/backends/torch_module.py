@@ -1,14 +1,17 @@
-"""A torch ``nn.Module`` that runs a model graph, whole or a range of its layers (CUDA backend).
+"""A torch ``nn.Module`` that runs a model graph, whole or a range of its layers.
 
-``build_module(graph, first=i + 1, last=j)`` computes exactly what
-``onnx_export.export(graph, first=i + 1, last=j)`` does, with the same weights (same
-``weights`` dict, or the same seed), and the same Caffe semantics (ceil-mode pooling with
-Caffe's clip rule and divisor, LRN, BatchNorm scale factor). ``forward(*inputs)`` takes the
-range's input tensors in ``module.input_names`` order and returns a tuple in
-``module.output_names`` order; ``module.run({name: array})`` is the dict form.
+The torch execution of the ``cuda-sm`` backend (cuda_sm.py builds its engines with it); it
+lives with the backends because the graph package imports no backend.
+``build_module(graph, weights, first=i + 1, last=j)`` computes exactly what
+``onnx_export.export(graph, weights, first=i + 1, last=j)`` does, with the same ``weights``
+dict (the caller passes it: ``seeded_weights`` or loaded ones), and the same Caffe semantics
+(ceil-mode pooling with Caffe's clip rule and divisor, LRN, BatchNorm scale factor).
+``forward(*inputs)`` takes the range's input tensors in ``module.input_names`` order and
+returns a tuple in ``module.output_names`` order; ``module.run({name: array})`` is the dict form.
 
 torch is imported inside the functions here, so importing this module costs nothing where
-torch is absent (CI); it is tested on the GPU machine (test/device/test_torch_module.py).
+torch is absent (CI); it is tested on the GPU machine
+(test/device/runtime/test_torch_module.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def _torch():
     try:
         import torch
     except ImportError as error:
-        raise SetupError("torch is not installed; the CUDA backend needs it "
+        raise SetupError("torch is not installed; the cuda-sm backend needs it "
                          f"(pip install torch) ({error})") from None
     return torch
 
@@ -306,25 +309,28 @@ def _layer_module(graph: "Graph", layer: "Layer", blobs: List[np.ndarray]):
                      "module builder does not support")
 
 
-def build_module(graph: "Graph", weights: Optional["Weights"] = None, seed: int = 0,
+def build_module(graph: "Graph", weights: "Weights",
                  first: Optional[int] = None, last: Optional[int] = None,
                  outputs: Optional[Sequence[str]] = None, extra_outputs: Sequence[str] = (),
                  dtype: str = "float32", channels_last: bool = False, device=None):
     """An eval-mode ``nn.Module`` for layers ``first .. last`` of ``graph`` (default: all).
 
-    Same arguments and defaults as :func:`onnx_export.export` for the range and weights;
-    ``dtype`` is ``"float32"`` or ``"float16"``; ``channels_last`` stores 4-D weights and
-    activations NHWC (faster convolutions on tensor cores); ``device`` e.g. ``"cuda"``.
+    Same arguments and defaults as :func:`onnx_export.export` for the range; ``weights`` is
+    the whole graph's weights dict (required: seeded or loaded by the caller); ``dtype`` is
+    ``"float32"`` or ``"float16"``; ``channels_last`` stores 4-D weights and activations NHWC
+    (faster convolutions on tensor cores); ``device`` e.g. ``"cuda"``.
     """
     from hax_conn_core.graph.onnx_export import layer_range
-    from hax_conn_core.graph.weights import blob_shapes, check_weights, seeded_weights
+    from hax_conn_core.graph.weights import blob_shapes, check_weights
 
     if dtype not in DTYPES:
         raise ModelError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    if weights is None:
+        raise ModelError(f"{graph.name}: build_module needs the graph's weights, e.g. "
+                         "graph.weights.seeded_weights(graph, 0, run=run_onnx) or "
+                         "graph.weights.load_weights(path, graph)")
     torch = _torch()
     chosen = layer_range(graph, first, last, outputs, extra_outputs)
-    if weights is None:
-        weights = seeded_weights(graph, seed)
     check_weights(graph, weights, chosen.layers)
     last_use: Dict[str, int] = {}
     for position, layer in enumerate(chosen.layers):

@@ -2,7 +2,7 @@
 
 Meaningful only where torch is installed (the GPU machine); elsewhere the whole module is
 skipped (``pytest.importorskip``) and counts as skipped, never as passed. Run there with
-``PYTHONPATH=. python3 -m pytest test/device/test_torch_module.py`` (docs/execution.md).
+``PYTHONPATH=. python3 -m pytest test/device/runtime/test_torch_module.py`` (docs/execution.md).
 Uses CUDA when available, else torch's CPU. TF32 is switched off: fp32 means fp32.
 """
 
@@ -13,14 +13,12 @@ torch = pytest.importorskip("torch")
 
 from hax_conn_core.graph.cuts import cut_tensor  # noqa: E402
 from hax_conn_core.graph.grouping import group_layers  # noqa: E402
-from hax_conn_core.graph.onnx_export import export  # noqa: E402
-from hax_conn_core.graph.onnx_run import OnnxRunner  # noqa: E402
 from hax_conn_core.graph.prototxt import load_prototxt  # noqa: E402
-from hax_conn_core.graph.torch_module import build_module  # noqa: E402
-from hax_conn_core.graph.weights import seeded_weights  # noqa: E402
 from hax_conn_core.models import get_model  # noqa: E402
+from hax_conn_core.runtime.backends.torch_module import build_module  # noqa: E402
 from test.core.graph.test_onnx_export import (  # noqa: E402
     POOL_CASES, inception_like, layer, net, rand)
+from test.device.runtime.helpers import ort, seeded as seeded_weights  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 PROB_ATOL = 1e-4
@@ -35,12 +33,6 @@ def no_tf32():
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     yield
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def ort(graph, weights, inputs, **kwargs):
-    external = {}
-    model = export(graph, weights, check=False, external=external, **kwargs)
-    return OnnxRunner(model, external=external, optimize=False).run(inputs)
 
 
 def compare_small(graph, x, rtol=1e-5, atol=1e-5, **kwargs):

@@ -1,0 +1,415 @@
+"""The ``cuda-sm`` backend: the emulated SoC, one GPU split into green-context partitions.
+
+Each accelerator of the device description (config/devices/emulated-h200.yaml: ``gpu`` and
+``dla``) is a partition of the card's SMs (green_context.py), sized by the description::
+
+    runtime:
+      cuda-sm:
+        gpu: {sms: 124}
+        dla: {sms: 8}
+
+checked against the 8-SM granularity when the backend is made and against the card's SM count
+when it is opened (ConfigError), and named in every result (``describe()["split"]``). Each
+partition has its own non-blocking stream. An engine is the torch module of its layer range
+(torch_module.py; fp16 by default, fp32 too), channels_last, eval, captured as one CUDA graph
+per buffer slot on its partition's stream, with static input and output buffers per slot.
+
+Hand-over: both partitions see the same HBM. An engine built with ``inputs_from=A`` whose input
+names, shapes and dtype match ``A.output_buffers(slot)`` is captured reading A's output
+tensors themselves (zero-copy); ``run()`` copies an input only when it is not already the bound
+buffer. A sender waits (on the GPU) for its bound receivers' last run of a slot before it
+overwrites that slot again.
+
+``run(inputs, slot, wait_for)``: on the partition's stream, ``stream.wait_event`` for the CUDA
+events in ``wait_for`` (no host round trip), a host wait for any other event, then start event,
+graph replay, end event; the Launch's ``elapsed_ms()`` is the time between the two events.
+
+Pitfalls of ../shared/notes/h100-emulated-soc.md handled here: ``torch.cuda.synchronize()``
+does not wait for green-context streams (this module synchronises streams and events, never
+the device); ``cudnn.benchmark`` is switched off when the backend opens (it failed on small
+partitions); an engine that fails to build or run is a BackendError for that engine (the base
+class wraps framework errors), never the process.
+
+torch and cuda.bindings are imported when the backend opens: importing this module needs
+neither, and opening it without them (or without a CUDA device) is one SetupError.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from hax_conn_core.errors import BackendError, ConfigError, SetupError
+from hax_conn_core.runtime.backends.base import Backend, Engine, EngineSpec, Event, Launch
+from hax_conn_core.runtime.backends.green_context import (SM_GRANULARITY, SplitPlan,
+                                                          plan_split)
+
+#: Per-accelerator settings (``runtime: cuda-sm:`` in config/devices/*.yaml).
+SETTINGS = ("sms",)
+#: Backend options (``get_backend("cuda-sm", fault=...)``).
+OPTIONS = ("fault", "device_index")
+#: Fault injection (tests and the device check): ``"build:<acc>"`` or ``"run:<acc>"`` makes
+#: every engine on that accelerator fail to build or to run, through the real error path.
+FAULT_STAGES = ("build", "run")
+TORCH_DTYPES = {"fp16": "float16", "fp32": "float32"}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as error:
+        raise SetupError("torch is not installed; the cuda-sm backend runs its engines with "
+                         f"it on a CUDA GPU (pip install torch) ({error})") from None
+    return torch
+
+
+def _torch_version() -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class CudaEvent(Event):
+    """Completion of work on a partition's stream: a ``torch.cuda.Event`` recorded there.
+    Another partition's engine waits for it on the GPU (``stream.wait_event``)."""
+
+    def __init__(self, event: Any, accelerator: str):
+        self.event = event
+        self.accelerator = accelerator
+
+    def wait(self, timeout_s: Optional[float] = None) -> None:
+        try:
+            if timeout_s is None:
+                self.event.synchronize()
+                return
+            deadline = time.perf_counter() + timeout_s
+            while not self.event.query():
+                if time.perf_counter() > deadline:
+                    raise BackendError(f"timed out after {timeout_s} s waiting for work on "
+                                       f"{self.accelerator}")
+                time.sleep(20e-6)
+        except BackendError:
+            raise
+        except Exception as error:  # an asynchronous CUDA error surfaces here
+            raise BackendError(f"work on {self.accelerator} failed: {type(error).__name__}: "
+                               f"{error}") from error
+
+    def query(self) -> bool:
+        return bool(self.event.query())
+
+    def elapsed_ms_since(self, earlier: "CudaEvent") -> float:
+        """Milliseconds from ``earlier`` to this event (both timing events; for timelines)."""
+        return float(earlier.event.elapsed_time(self.event))
+
+
+def _is_bound(value: Any, buffer: Any) -> bool:
+    if value is buffer:
+        return True
+    try:
+        return (value.data_ptr() == buffer.data_ptr() and value.dtype == buffer.dtype
+                and tuple(value.stride()) == tuple(buffer.stride()))
+    except AttributeError:  # a numpy array
+        return False
+
+
+@dataclass
+class CudaLaunch(Launch):
+    """A Launch with its start event too (timelines: ``start.elapsed_ms_since(reference)``)."""
+
+    start: Optional[CudaEvent] = None
+
+
+class CudaSmEngine(Engine):
+    """A layer range as CUDA graphs (one per slot) on one partition (module docstring)."""
+
+    def __init__(self, backend: "CudaSmBackend", spec: EngineSpec, slots: int,
+                 input_shapes, output_shapes, module, graphs, inputs, outputs, bound):
+        super().__init__(backend, spec, slots, input_shapes, output_shapes)
+        self.partition = backend._partitions[spec.accelerator]
+        self.module = module
+        self._graphs = graphs
+        self._inputs: List[Dict[str, Any]] = inputs
+        self._outputs: List[Dict[str, Any]] = outputs
+        #: per slot, the input names read in place from the sender's buffers
+        self.bound: List[Tuple[str, ...]] = bound
+        self._consumers: List["CudaSmEngine"] = []
+        self._last_end: Dict[int, CudaEvent] = {}
+
+    def output_buffers(self, slot: int = 0) -> Optional[Dict[str, Any]]:
+        return dict(self._outputs[slot])
+
+    def input_buffers(self, slot: int = 0) -> Dict[str, Any]:
+        """The static tensors the graph of ``slot`` reads (bound ones are the sender's)."""
+        return dict(self._inputs[slot])
+
+    def _run_impl(self, inputs, slot, wait_for) -> Launch:
+        torch = _torch()
+        backend: CudaSmBackend = self.backend  # type: ignore[assignment]
+        if backend._fault == ("run", self.spec.accelerator):
+            raise RuntimeError(f"injected fault (option fault='run:{self.spec.accelerator}')")
+        stream = self.partition.stream
+        for event in wait_for:
+            if isinstance(event, CudaEvent):
+                stream.wait_event(event.event)
+            else:
+                event.wait()
+        for consumer in self._consumers:  # don't overwrite what a receiver still reads
+            last = consumer._last_end.get(slot)
+            if last is not None and not consumer.released:
+                stream.wait_event(last.event)
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        with torch.cuda.stream(stream):
+            for name, value in inputs.items():
+                produced = getattr(value, "_hax_done", None)  # another engine's output
+                if isinstance(produced, CudaEvent):
+                    stream.wait_event(produced.event)
+                buffer = self._inputs[slot][name]
+                if _is_bound(value, buffer):
+                    continue
+                if isinstance(value, np.ndarray):
+                    value = torch.from_numpy(np.ascontiguousarray(value))
+                ready = getattr(value, "_hax_ready", None)
+                if ready is not None:
+                    stream.wait_event(ready)
+                buffer.copy_(value, non_blocking=True)
+                if value.is_cuda:
+                    value.record_stream(stream)
+            start.record(stream)
+            self._graphs[slot].replay()
+            end.record(stream)
+        done = CudaEvent(end, self.spec.accelerator)
+        self._last_end[slot] = done
+        for tensor in self._outputs[slot].values():
+            tensor._hax_done = done
+        return CudaLaunch(dict(self._outputs[slot]), done, lambda: start.elapsed_time(end),
+                          start=CudaEvent(start, self.spec.accelerator))
+
+    def _memory_bytes_impl(self) -> int:
+        seen, total = set(), 0
+        tensors = list(self.module.buffers()) if self.module is not None else []
+        for slot in range(len(self._graphs)):
+            tensors += [t for name, t in self._inputs[slot].items()
+                        if name not in self.bound[slot]]
+            tensors += list(self._outputs[slot].values())
+        for tensor in tensors:
+            if tensor is not None and tensor.data_ptr() not in seen:
+                seen.add(tensor.data_ptr())
+                total += tensor.numel() * tensor.element_size()
+        return total
+
+    def _release_impl(self) -> None:
+        try:
+            self.partition.stream.synchronize()
+        finally:
+            self._graphs, self._inputs, self._outputs, self.module = [], [], [], None
+            self._consumers = []
+
+
+class CudaSmBackend(Backend):
+    """torch on green-context partitions of one CUDA GPU (module docstring)."""
+
+    name = "cuda-sm"
+    cacheable = False  # CUDA graphs are rebuilt in seconds and cannot be serialised
+    #: The precision engines are built at unless a spec says otherwise.
+    default_precision = "fp16"
+
+    def _check_options_impl(self) -> None:
+        unknown = sorted(set(self.options) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(f"backend 'cuda-sm': unknown option(s) {', '.join(unknown)}; "
+                              f"expected {', '.join(OPTIONS)}")
+        self._fault: Optional[Tuple[str, str]] = None
+        fault = self.options.get("fault")
+        if fault is not None:
+            stage, _, acc = str(fault).partition(":")
+            if stage not in FAULT_STAGES or acc not in self.accelerators:
+                raise ConfigError(f"backend 'cuda-sm': fault={fault!r}; expected "
+                                  f"'<{'|'.join(FAULT_STAGES)}>:<accelerator>' with one of "
+                                  f"{', '.join(self.accelerators)}")
+            self._fault = (stage, acc)
+        index = self.options.get("device_index", 0)
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ConfigError(f"backend 'cuda-sm': device_index={index!r}; expected a CUDA "
+                              "device number >= 0")
+        self._device_index = index
+        where = f"device {self.device.id!r}: runtime.cuda-sm"
+        sizes: Dict[str, Any] = {}
+        for acc in self.accelerators:
+            settings = self.device.settings(self.name, acc)
+            unknown = sorted(set(settings) - set(SETTINGS))
+            if unknown:
+                raise ConfigError(f"{where}.{acc}: unknown setting(s) {', '.join(unknown)}; "
+                                  f"expected {', '.join(SETTINGS)}")
+            if "sms" not in settings:
+                raise ConfigError(f"{where}.{acc}: no 'sms'; every accelerator is a partition "
+                                  "of the card's SMs (e.g. gpu: {sms: 124}, dla: {sms: 8})")
+            sizes[acc] = settings["sms"]
+        self.plan: SplitPlan = plan_split(sizes, None, SM_GRANULARITY, where)
+        self._partitions: Dict[str, Any] = {}
+        self._engines: List[CudaSmEngine] = []
+        self._card: Optional[str] = None
+
+    @property
+    def split(self) -> str:
+        """``gpu 124 + dla 8 SMs``: the split every result names."""
+        return self.plan.describe()
+
+    def _version_impl(self) -> str:
+        version = _torch_version()
+        return f"torch {version}" if version else "torch not installed"
+
+    def _describe_impl(self) -> Dict[str, Any]:
+        info: Dict[str, Any] = {"split": self.split, "sms": dict(self.plan.sizes),
+                                "granularity_sms": self.plan.granularity}
+        if self.is_open:
+            info.update(card=self._card, card_sms=self.plan.total_sms,
+                        partition_sms={acc: p.sms for acc, p in self._partitions.items()})
+        return info
+
+    def _precisions_impl(self, accelerator: str) -> Sequence[str]:
+        return ("fp16", "fp32")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def _open_impl(self) -> None:
+        torch = _torch()
+        if not torch.cuda.is_available():
+            raise SetupError("the cuda-sm backend needs a CUDA GPU; torch sees none "
+                             f"(torch {torch.__version__}, CUDA {torch.version.cuda})")
+        from hax_conn_core.runtime.backends import green_context
+
+        green_context.driver()  # a missing cuda-python is a SetupError now
+        index = self._device_index
+        if index >= torch.cuda.device_count():
+            raise SetupError(f"cuda-sm: CUDA device {index} asked for; torch sees "
+                             f"{torch.cuda.device_count()}")
+        torch.cuda.set_device(index)
+        torch.zeros(1, device="cuda")  # torch's context first (the note's recipe)
+        torch.backends.cudnn.benchmark = False
+        properties = torch.cuda.get_device_properties(index)
+        self._card = properties.name
+        where = f"device {self.device.id!r}: runtime.cuda-sm (card {properties.name})"
+        self.plan = plan_split(self.plan.sizes, int(properties.multi_processor_count),
+                               SM_GRANULARITY, where)
+        self._partitions = green_context.create_partitions(self.plan, index)
+
+    def _close_impl(self) -> None:
+        for engine in self._engines:
+            try:
+                engine.release()
+            except Exception:  # closing: free the rest regardless
+                pass
+        self._engines = []
+        partitions, self._partitions = self._partitions, {}
+        errors = []
+        for partition in partitions.values():
+            try:
+                partition.destroy()
+            except Exception as error:  # keep destroying the others
+                errors.append(f"{partition.name}: {error}")
+        if errors:
+            raise BackendError("cuda-sm: closing the partitions failed: " + "; ".join(errors))
+
+    def synchronize(self) -> None:
+        """Wait for every partition's stream (``torch.cuda.synchronize()`` does not)."""
+        for partition in self._partitions.values():
+            partition.stream.synchronize()
+
+    def stream(self, accelerator: str):
+        """The torch stream of ``accelerator``'s partition (for measurements)."""
+        self._check_accelerator(accelerator)
+        return self._partitions[accelerator].stream
+
+    # --- engines -----------------------------------------------------------------------------
+    def _build_impl(self, spec: EngineSpec, slots: int, inputs_from) -> Engine:
+        from hax_conn_core.runtime.backends.torch_module import build_module
+
+        torch = _torch()
+        if self._fault == ("build", spec.accelerator):
+            raise RuntimeError(f"injected fault (option fault='build:{spec.accelerator}')")
+        partition = self._partitions[spec.accelerator]
+        stream = partition.stream
+        dtype = getattr(torch, TORCH_DTYPES[spec.precision])
+        module = build_module(spec.graph, spec.weights, first=spec.first_layer,
+                              last=spec.last_layer, dtype=TORCH_DTYPES[spec.precision],
+                              channels_last=True, device="cuda")
+        input_shapes = {name: tuple(spec.graph.shape(name)) for name in module.input_names}
+        output_shapes = {name: tuple(spec.graph.shape(name)) for name in module.output_names}
+        senders = None
+        if isinstance(inputs_from, CudaSmEngine) and inputs_from.backend is self \
+                and not inputs_from.released:
+            senders = inputs_from
+        inputs: List[Dict[str, Any]] = []
+        bound: List[Tuple[str, ...]] = []
+        for slot in range(slots):
+            offered = {}
+            if senders is not None and slot < senders.slots:
+                offered = senders.output_buffers(slot) or {}
+            buffers, same = {}, []
+            for name, shape in input_shapes.items():
+                tensor = offered.get(name)
+                if tensor is not None and tuple(tensor.shape) == shape \
+                        and tensor.dtype == dtype:
+                    buffers[name] = tensor
+                    same.append(name)
+                    continue
+                fmt = torch.channels_last if len(shape) == 4 else torch.contiguous_format
+                buffers[name] = torch.zeros(shape, dtype=dtype, device="cuda",
+                                            memory_format=fmt)
+            inputs.append(buffers)
+            bound.append(tuple(same))
+        stream.wait_stream(torch.cuda.current_stream())  # the weights' copies are done
+        graphs, outputs = [], []
+        with torch.no_grad():
+            with torch.cuda.stream(stream):  # warm-up: cuDNN/cuBLAS handles and plans
+                for _ in range(2):
+                    module(*[inputs[0][name] for name in module.input_names])
+            stream.synchronize()
+            for slot in range(slots):
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+                    result = module(*[inputs[slot][name] for name in module.input_names])
+                graphs.append(graph)
+                outputs.append(dict(zip(module.output_names, result)))
+            stream.synchronize()
+        engine = CudaSmEngine(self, spec, slots, input_shapes, output_shapes, module, graphs,
+                              inputs, outputs, bound)
+        if senders is not None and any(bound):
+            senders._consumers.append(engine)
+        self._engines.append(engine)
+        return engine
+
+    # --- host transfers ----------------------------------------------------------------------
+    def _to_host_impl(self, value: Any) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value
+        done = getattr(value, "_hax_done", None)
+        if done is not None:
+            done.wait()
+        elif getattr(value, "is_cuda", False):
+            ready = getattr(value, "_hax_ready", None)
+            if ready is not None:
+                ready.synchronize()
+            else:
+                self.synchronize()
+        array = value.detach().cpu().numpy()
+        return array.astype(np.float32) if array.dtype == np.float16 else array
+
+    def _from_host_impl(self, array: np.ndarray, accelerator: str) -> Any:
+        torch = _torch()
+        if not self.is_open:
+            raise BackendError("backend 'cuda-sm' is not open: open it before placing frames")
+        stream = self._partitions[accelerator].stream
+        pinned = torch.from_numpy(array).pin_memory()
+        with torch.cuda.stream(stream):
+            tensor = pinned.to("cuda", non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record(stream)
+        tensor._hax_ready = ready
+        return tensor
