@@ -144,3 +144,132 @@ def test_prove_and_no_prove_together_is_a_usage_error(tmp_path):
                           "--prove", "--no-prove"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert "not allowed with argument" in out.stderr
+
+
+# --- output a person reads (issue 14) ----------------------------------------------------------
+
+def _plan(capsys, argv):
+    status = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    return out.out, out.err
+
+
+@pytest.mark.parametrize("extra", [["--timeout", "1e-6"], [], ["--no-prove"],
+                                   ["--objective", "throughput", "--timeout", "1e-6"]])
+def test_search_line_is_a_sentence_for_every_status(capsys, extra):
+    from hax_conn_core.cli.plan import SEARCH_SENTENCES
+
+    out, _ = _plan(capsys, ["plan", "--profile", SHIPPED] + extra)
+    line = next(x for x in out.splitlines() if x.startswith("Search: "))
+    assert any(line.startswith(f"Search: {sentence} (") for sentence in SEARCH_SENTENCES.values())
+    # a raw status would read "Search: timeout (0 Z3 checks, ...)"
+    assert not re.match(r"Search: [a-z-]+ \(\d", line), line
+
+
+def test_counts_are_singular_for_one(tmp_path, capsys):
+    one = profile_doc({"a": [group({"gpu": 1.0})]})
+    out, _ = _plan(capsys, ["plan", "--profile", _write(tmp_path, one)])
+    line = next(x for x in out.splitlines() if x.startswith("Search: "))
+    assert re.search(r"\b1 schedule simulated", line), line
+    assert "1 schedules" not in out and "1 Z3 checks" not in out
+
+
+def test_the_comparison_column_says_what_it_is(capsys):
+    out, _ = _plan(capsys, ["plan", "--profile", SHIPPED])
+    assert "vs it" not in out
+    assert "HaX-CoNN saves" in out
+    assert re.search(r"HaX-CoNN saves: how much shorter the plan's time is", out)
+
+
+def _no_dla_for_last_groups(doc):
+    for dnn in doc["dnns"].values():
+        last = dnn["groups"][-1]
+        for key in ("time_ms", "demand_gbps", "transition_ms"):
+            last.get(key, {}).pop("dla", None)
+    return doc
+
+
+@pytest.mark.parametrize("dnns", [None, "alexnet", "googlenet,alexnet"])
+def test_gpu_dla_equal_to_gpu_only_says_why(tmp_path, capsys, dnns):
+    doc = _no_dla_for_last_groups(json.loads(SHIPPED.read_text()))
+    argv = ["plan", "--profile", _write(tmp_path, doc)] + (["--dnns", dnns] if dnns else [])
+    out, _ = _plan(capsys, argv)
+    assert re.search(r"Note: GPU&DLA is the same mapping as GPU-only .*no DNN can run whole on "
+                     r"DLA \(DLA cannot run \w+'s group \d+", out), out
+
+
+def test_gpu_dla_with_a_split_needs_no_note(tmp_path, capsys):
+    doc = profile_doc({"a": [group({"gpu": 1.0, "dla": 1.5})] * 2,
+                       "b": [group({"gpu": 1.0, "dla": 1.5})] * 2})
+    out, _ = _plan(capsys, ["plan", "--profile", _write(tmp_path, doc)])
+    assert "GPU&DLA is the same mapping" not in out
+
+
+@pytest.mark.parametrize("name, written", [("mychart", "mychart.png"), ("c.svg", "c.svg"),
+                                           ("c.PDF", "c.PDF"), ("a.b/c", "a.b/c.png")])
+def test_plot_reports_the_file_it_wrote(tmp_path, capsys, name, written):
+    (tmp_path / "a.b").mkdir()
+    out, _ = _plan(capsys, ["plan", "--profile", SHIPPED, "--plot", tmp_path / name])
+    assert f"Gantt chart written to {tmp_path / written}\n" in out
+    assert (tmp_path / written).stat().st_size > 0
+
+
+@pytest.mark.parametrize("command", ["plan", "simulate"])
+def test_plot_refuses_a_directory_and_a_missing_folder_before_any_work(tmp_path, capsys,
+                                                                       command):
+    schedule = tmp_path / "s.json"
+    assert main(["plan", "--profile", str(SHIPPED), "--output", str(schedule), "--json"]) == 0
+    capsys.readouterr()
+    extra = ["--schedule", schedule] if command == "simulate" else []
+    for target, pattern in ((tmp_path, "is a directory; expected a chart file name"),
+                            (f"{tmp_path}/", "is a directory"),
+                            (tmp_path / "none" / "g.png", "does not exist"),
+                            (tmp_path / "g.xyz", "unknown image format '.xyz'")):
+        status = main([command, "--profile", str(SHIPPED), *map(str, extra), "--plot",
+                       str(target)])
+        err = capsys.readouterr().err
+        assert status == 2 and err.count("\n") == 1 and re.search(pattern, err), err
+    assert not (tmp_path.parent / f"{tmp_path.name}.png").exists()
+
+
+def _svg(tmp_path, capsys, objective):
+    path = tmp_path / f"{objective}.svg"
+    _plan(capsys, ["plan", "--profile", SHIPPED, "--objective", objective, "--plot", path])
+    return path.read_text()
+
+
+@pytest.mark.parametrize("objective", ["latency", "throughput"])
+def test_gantt_labels_every_run_and_keeps_colours_under_hatching(tmp_path, capsys, objective):
+    from hax_conn_core.gantt import FRAME_SETS_SHOWN
+    from hax_conn_core.simulator import simulate as simulate_schedule
+
+    svg = _svg(tmp_path, capsys, objective)
+    profile = load_profile(SHIPPED)
+    status = main(["plan", "--profile", str(SHIPPED), "--objective", objective, "--json"])
+    schedule = parse_schedule(json.loads(capsys.readouterr().out))
+    assert status == 0
+    runs = [r for r in simulate_schedule(profile, schedule).runs if r.frame < FRAME_SETS_SHOWN]
+    for run in runs:  # matplotlib's SVG keeps each text as a comment beside its glyphs
+        frame = f"#{run.frame}" if objective == "throughput" else ""
+        label = f"{run.dnn}[{run.group}]{frame}"
+        assert f"<!-- {label} -->" in svg, label
+    # contention is drawn as hatching over the DNN's colour, never as a dark fill over it
+    assert "hatch" in svg or "<pattern" in svg
+    assert not re.search(r"fill: ?#000000; ?fill-opacity: ?0\.\d", svg)
+
+
+def test_throughput_gantt_title_says_what_it_shows(tmp_path, capsys):
+    svg = _svg(tmp_path, capsys, "throughput")
+    assert "<!-- shown: the first 3 frame-sets of the stream from time 0" in svg
+    assert "steady state" in svg and "#0 done" in svg
+
+
+def test_example_charts_in_the_repository_root_are_ignored_by_git():
+    root = Path(__file__).resolve().parents[3]
+    names = ["gantt.png", "mychart.png", "gantt.svg", "s.json"]
+    out = subprocess.run(["git", "check-ignore", *names], cwd=root, capture_output=True,
+                         text=True, timeout=60)
+    assert sorted(out.stdout.split()) == sorted(names), out.stdout + out.stderr
+    readme = (root / "README.md").read_text()
+    assert "--plot gantt.png`" not in readme
