@@ -14,7 +14,8 @@ the second (docs/conventions.md, "Layer indices and cuts"). It is valid when
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+import itertools
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from hax_conn_core.errors import ModelError
 from hax_conn_core.graph.model import Graph
@@ -28,23 +29,62 @@ def _producer_index(graph: Graph) -> Dict[str, int]:
     return index
 
 
-def crossing_tensors(graph: Graph) -> List[List[str]]:
-    """For every ``i`` in ``0..len-1``: the tensors crossing the cut after layer ``i``."""
+#: ``cut_report`` lists at most this many of the tensors crossing a cut (the count is exact).
+CROSSING_LISTED = 8
+
+
+def _lifetimes(graph: Graph) -> List[Tuple[str, int, int]]:
+    """(tensor, first, end) in producer order: it crosses the cuts after layers
+    ``first .. end - 1`` (produced at ``<= i``, read or delivered after ``i``)."""
     count = len(graph.layers)
     produced = _producer_index(graph)
     last_use: Dict[str, int] = {}
     for layer in graph.layers:
         for bottom in layer.bottoms:
-            last_use[bottom] = max(last_use.get(bottom, -1), layer.index)
+            last_use[bottom] = layer.index  # layers come in index order: the last wins
     outputs = set(graph.outputs)
-    crossing: List[List[str]] = [[] for _ in range(count)]
+    out = []
     for tensor, start in produced.items():
         end = last_use.get(tensor, -1)
         if tensor in outputs:
             end = max(end, count)  # delivered after the last layer
-        for i in range(max(start, 0), min(end, count)):
-            crossing[i].append(tensor)
-    return crossing
+        first, end = max(start, 0), min(end, count)
+        if first < end:
+            out.append((tensor, first, end))
+    return out
+
+
+def _sweep(graph: Graph, listed: Optional[int]) -> Iterator[Tuple[int, Tuple[str, ...]]]:
+    """For every ``i``: (number of tensors crossing the cut after layer ``i``, the first
+    ``listed`` of them in producer order; all of them when ``listed`` is None).
+
+    One pass over the layers with the crossing tensors kept in an insertion-ordered dict
+    (added when produced, removed after their last reader): linear in layers plus tensors,
+    however many tensors cross each cut, when ``listed`` is bounded.
+    """
+    count = len(graph.layers)
+    starting: List[List[str]] = [[] for _ in range(count)]
+    ending: List[List[str]] = [[] for _ in range(count + 1)]
+    for tensor, first, end in _lifetimes(graph):
+        starting[first].append(tensor)
+        ending[end].append(tensor)
+    active: Dict[str, None] = {}
+    for i in range(count):
+        for tensor in ending[i]:
+            del active[tensor]
+        for tensor in starting[i]:
+            active[tensor] = None
+        names = tuple(active) if listed is None else tuple(itertools.islice(active, listed))
+        yield len(active), names
+
+
+def crossing_tensors(graph: Graph) -> List[List[str]]:
+    """For every ``i`` in ``0..len-1``: the tensors crossing the cut after layer ``i``.
+
+    The whole lists: as large as layers x crossing tensors (a densely connected block has
+    many at every cut); ``cut_report`` counts them all and lists only the first few.
+    """
+    return [list(names) for _, names in _sweep(graph, None)]
 
 
 def _fused_spans(graph: Graph) -> List[Tuple[int, int]]:
@@ -60,28 +100,54 @@ def _fused_spans(graph: Graph) -> List[Tuple[int, int]]:
     return spans
 
 
-def cut_report(graph: Graph) -> List[Tuple[int, bool, Tuple[str, ...], str]]:
-    """For every layer index: (index, valid, crossing tensors, why not valid or "")."""
+def _blocked(graph: Graph) -> List[str]:
+    """For every ``i``: why the cut after ``i`` would separate an in-place layer from its
+    producer ("" if it does not): the first such span in layer order.
+
+    Each index is written once (``following`` skips filled ones, with path halving), so long
+    or overlapping spans cost no more than short ones.
+    """
     count = len(graph.layers)
-    crossing = crossing_tensors(graph)
     blocked = [""] * count
+    following = list(range(count + 1))  # following[i]: the first unfilled index >= i (lazily)
+
+    def find(i: int) -> int:
+        while following[i] != i:
+            following[i] = following[following[i]]
+            i = following[i]
+        return i
+
     for start, end in _fused_spans(graph):
-        for i in range(start, end):
-            if not blocked[i]:
-                blocked[i] = (f"would separate in-place layer {graph.layers[end].name!r} "
-                              f"(index {end}) from its producer (index {start})")
+        i = find(start)
+        while i < end:
+            blocked[i] = (f"would separate in-place layer {graph.layers[end].name!r} "
+                          f"(index {end}) from its producer (index {start})")
+            following[i] = i + 1
+            i = find(i + 1)
+    return blocked
+
+
+def cut_report(graph: Graph) -> List[Tuple[int, bool, Tuple[str, ...], str]]:
+    """For every layer index: (index, valid, crossing tensors, why not valid or "").
+
+    The crossing tensors are listed in producer order, at most ``CROSSING_LISTED`` of them;
+    the reason gives their exact number. Linear in layers plus tensors.
+    """
+    count = len(graph.layers)
+    blocked = _blocked(graph)
     report = []
     only_inputs = True
-    for i, layer in enumerate(graph.layers):
+    for (i, layer), (crossing, tensors) in zip(enumerate(graph.layers),
+                                               _sweep(graph, CROSSING_LISTED)):
         only_inputs = only_inputs and layer.type == "Input"
-        tensors = tuple(crossing[i])
         if i == count - 1:
             why = "it is the last layer"
         elif only_inputs:
             why = "only Input layers come before it"
-        elif len(tensors) != 1:
-            why = (f"{len(tensors)} tensors cross it ({', '.join(tensors)}); expected exactly "
-                   "one") if tensors else "no tensor crosses it"
+        elif crossing != 1:
+            more = f", and {crossing - len(tensors)} more" if crossing > len(tensors) else ""
+            why = (f"{crossing} tensors cross it ({', '.join(tensors)}{more}); expected "
+                   "exactly one") if crossing else "no tensor crosses it"
         else:
             why = blocked[i]
         report.append((i, not why, tensors, why))
