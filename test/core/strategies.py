@@ -100,3 +100,69 @@ def assignments_for(draw, profile: Profile) -> Dict[str, Tuple[str, ...]]:
     for name, dnn in profile.dnns.items():
         out[name] = tuple(draw(st.sampled_from(sorted(g.time_ms))) for g in dnn.groups)
     return out
+
+
+# --- malformed documents, for "one line, never a traceback" tests ------------------------------
+
+#: Any JSON value (small), including numbers at the edges of what a float holds.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-10 ** 40, max_value=10 ** 40)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([1e306, 5e-324, -0.0])
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _paths(child, prefix + (i,))
+
+
+@st.composite
+def mutated_documents(draw, doc: Dict) -> Dict:
+    """``doc`` with one to three places replaced by any JSON value, deleted, or given a key."""
+    import copy
+
+    doc = copy.deepcopy(doc)
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        paths = [p for p in _paths(doc) if p]
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        action = draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "delete" and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif action == "add" and isinstance(parent, dict):
+            parent[draw(st.text(max_size=6))] = draw(json_values)
+        else:
+            parent[path[-1]] = draw(json_values)
+    return doc
+
+
+@st.composite
+def mutated_texts(draw, text: str) -> str:
+    """``text`` with one to three spans cut, repeated, or replaced by braces, quotes, junk."""
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        if not text:
+            break
+        start = draw(st.integers(min_value=0, max_value=len(text) - 1))
+        end = draw(st.integers(min_value=start, max_value=min(len(text), start + 20)))
+        junk = draw(st.sampled_from(["", "{", "}", "{ {", '"', "'", ":", "#", "\n", "<", ">",
+                                     "layer {", "\u00e9", "\ufeff", "\x00", "9" * 30]))
+        how = draw(st.sampled_from(["cut", "repeat", "replace"]))
+        if how == "cut":
+            text = text[:start] + text[end:]
+        elif how == "repeat":
+            text = text[:end] + text[start:end] + text[end:]
+        else:
+            text = text[:start] + junk + text[end:]
+    return text

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, HealthCheck, settings, strategies as st
 
 from hax_conn_core.cli.main import EXIT_INTERNAL, main
-from test.core.strategies import group, profile_doc
+from test.core.strategies import group, mutated_documents, mutated_texts, profile_doc
 
 HAX_CONN = Path(sys.executable).with_name("hax-conn")
 REPO = Path(__file__).resolve().parents[2]
@@ -424,3 +424,71 @@ def test_former_tracebacks_from_the_installed_command(tmp_path):
                              text=True, timeout=120)
         assert out.returncode == 2, out.stderr
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+
+
+# --- any malformed input: one line and 0 or 2, never an internal error ------------------------
+
+def _never_internal(status, err):
+    assert status in (0, 2), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    if status == 2:
+        assert err.count("\n") == 1, err
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(doc=mutated_documents(DOC))
+def test_mutated_profiles_never_reach_the_last_resort(tmp_path, capsys, doc):
+    status, _, err = run(capsys, ["plan", "--profile", write(tmp_path, "p.json", doc),
+                                  "--timeout", "10", "--json"])
+    _never_internal(status, err)
+
+
+SCHEDULE = {"format": "hax-conn-schedule/1", "objective": "throughput", "max_transitions": 1,
+            "frames_in_flight": 2, "dnns": {"a": {"assignment": ["dla", "gpu"]},
+                                            "b": {"assignment": ["dla"]}}}
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(doc=mutated_documents(SCHEDULE))
+def test_mutated_schedules_never_reach_the_last_resort(tmp_path, capsys, doc):
+    profile = write(tmp_path, "p.json", DOC)
+    status, _, err = run(capsys, ["simulate", "--profile", profile, "--schedule",
+                                  write(tmp_path, "s.json", doc), "--json"])
+    _never_internal(status, err)
+
+
+SMALL_NET = INPUT + textwrap.dedent('''\
+    layer { name: "c" type: "Convolution" bottom: "data" top: "c"
+            convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }
+    layer { name: "r" type: "ReLU" bottom: "c" top: "c" }
+    layer { name: "p" type: "Pooling" bottom: "c" top: "p"
+            pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+    layer { name: "f" type: "InnerProduct" bottom: "p" top: "f"
+            inner_product_param { num_output: 3 } }
+    layer { name: "s" type: "Softmax" bottom: "f" top: "s" }
+''')
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=mutated_texts(SMALL_NET))
+def test_mutated_prototxts_never_reach_the_last_resort(tmp_path, capsys, text):
+    path = tmp_path / "n.prototxt"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    status, _, err = run(capsys, ["graph", path, "--groups", "3", "--json"])
+    _never_internal(status, err)
+
+
+DEVICE = (REPO / "config" / "devices" / "xavier-agx.yaml").read_text()
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=mutated_texts(DEVICE))
+def test_mutated_device_descriptions_never_reach_the_last_resort(tmp_path, capsys, text):
+    path = tmp_path / "d.yaml"
+    path.write_text(text, encoding="utf-8")
+    status, _, err = run(capsys, ["graph", "alexnet", "--device", path, "--json"])
+    _never_internal(status, err)
