@@ -5,13 +5,89 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 from hax_conn_core.cli.base import Command, add_json_option
 from hax_conn_core.errors import ConfigError
 
 JSON_FORMAT = "hax-conn-graph/1"
+#: Progress on stderr appears once a run has lasted this long (at once on a terminal).
+PROGRESS_AFTER_S = 1.0
+#: Above this many layers the layer table is printed as plain aligned text: rich lays out
+#: about 2,000 rows a second, which for 160,000 layers would take over a minute.
+RICH_TABLE_LIMIT = 2000
+
+
+class Progress:
+    """What ``hax-conn graph`` is doing, on ``stream`` (stderr), for long runs only.
+
+    On a terminal: one status line, rewritten in place with the elapsed time (a background
+    thread ticks every quarter second) and cleared at the end. Elsewhere (a pipe, a log
+    file): nothing during the first ``after_s`` seconds; after that one line per stage as it
+    begins, and a last line with the total time. Never on stdout, so ``--json`` stays clean.
+    """
+
+    def __init__(self, stream: TextIO, after_s: float = PROGRESS_AFTER_S,
+                 tty: Optional[bool] = None):
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.after_s = after_s
+        self.started = time.monotonic()
+        self.stage = ""
+        self.shown = False  # anything written yet
+        self._printed_stage = ""
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="hax-conn-progress",
+                                        daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def set(self, stage: str) -> None:
+        """Start a new stage (a short phrase: "reading x.prototxt (12.0 MB)")."""
+        with self._lock:
+            self.stage = stage
+            self._show()
+
+    def close(self) -> None:
+        """Stop the ticker; clear the status line (terminal) or write the total time."""
+        self._done.set()
+        self._thread.join()
+        with self._lock:
+            elapsed = time.monotonic() - self.started
+            if self.tty and self.shown:
+                self.stream.write("\r\x1b[K")
+            elif self.shown:
+                self.stream.write(f"hax-conn graph: done in {elapsed:.1f} s\n")
+            self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.25):
+            with self._lock:
+                self._show()
+
+    def _show(self) -> None:
+        elapsed = time.monotonic() - self.started
+        if not self.stage:
+            return
+        if self.tty:
+            self.stream.write(f"\r\x1b[Khax-conn graph: {self.stage} ... {elapsed:.0f} s")
+            self.shown = True
+        elif elapsed >= self.after_s and self._printed_stage != self.stage:
+            self.stream.write(f"hax-conn graph: {self.stage} ... ({elapsed:.1f} s so far)\n")
+            self._printed_stage = self.stage
+            self.shown = True
+        else:
+            return
+        self.stream.flush()
 
 
 def resolve_model(name: str) -> Tuple[str, Path]:
@@ -63,19 +139,33 @@ class GraphCommand(Command):
         if args.dtype_bytes < 1:
             raise ConfigError(f"--dtype-bytes {args.dtype_bytes}; expected >= 1")
         model_id, path = resolve_model(args.model)
-        graph = load_prototxt(path)
-        device = resolve_device(args.device)
-        dla = device.accelerator("dla")
-        groups = group_layers(graph, args.groups, device)
-        report = cut_report(graph)
-        document = _document(model_id, path, graph, groups, report, device, dla,
-                             args.dtype_bytes)
-        if args.json:
-            json.dump(document, sys.stdout, indent=1)
-            sys.stdout.write("\n")
-        else:
-            _print_tables(document)
+        with Progress(sys.stderr) as progress:
+            progress.set(f"reading {path} ({_size_text(path)})")
+            graph = load_prototxt(path)
+            device = resolve_device(args.device)
+            dla = device.accelerator("dla")
+            progress.set(f"grouping {len(graph.layers):,} layers")
+            groups = group_layers(graph, args.groups, device)
+            progress.set(f"finding the valid cuts of {len(graph.layers):,} layers")
+            report = cut_report(graph)
+            progress.set("writing the report")
+            document = _document(model_id, path, graph, groups, report, device, dla,
+                                 args.dtype_bytes)
+            if args.json:
+                json.dump(document, sys.stdout, indent=1)
+                sys.stdout.write("\n")
+            else:
+                _print_tables(document)
+            sys.stdout.flush()
         return 0
+
+
+def _size_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "size unknown"
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
 def _document(model_id, path, graph, groups, report, device, dla, dtype_bytes) -> Dict[str, Any]:
@@ -135,23 +225,28 @@ def _print_tables(doc: Dict[str, Any]) -> None:
                   f"{totals['layers']} layers, {totals['params']:,} parameters, "
                   f"{totals['flops'] / 1e9:.2f} GFLOPs; inputs "
                   + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in doc["inputs"].items()))
-    layers = Table(title="Layers", show_lines=False)
-    layers.add_column("#", justify="right", no_wrap=True)
-    layers.add_column("name", overflow="fold", min_width=16)
-    layers.add_column("type", no_wrap=True, min_width=12)
-    layers.add_column("output", no_wrap=True)
-    layers.add_column("params", justify="right", no_wrap=True)
-    layers.add_column("MFLOPs", justify="right", no_wrap=True)
-    layers.add_column("grp", justify="right", no_wrap=True)
-    layers.add_column("cut", justify="center", no_wrap=True)
-    layers.add_column("DLA", justify="center", no_wrap=True)
-    for layer in doc["layers"]:
-        layers.add_row(str(layer["index"]), layer["name"], layer["type"],
-                       "x".join(map(str, layer["output_shape"])), f"{layer['params']:,}",
-                       f"{layer['flops'] / 1e6:.1f}", str(layer["group"]),
-                       "yes" if layer["cut_after_valid"] else "",
-                       "no" if layer["dla_unsupported"] else "yes")
-    console.print(layers)
+    rows = [(str(layer["index"]), layer["name"], layer["type"],
+             "x".join(map(str, layer["output_shape"])), f"{layer['params']:,}",
+             f"{layer['flops'] / 1e6:.1f}", str(layer["group"]),
+             "yes" if layer["cut_after_valid"] else "",
+             "no" if layer["dla_unsupported"] else "yes") for layer in doc["layers"]]
+    header = ("#", "name", "type", "output", "params", "MFLOPs", "grp", "cut", "DLA")
+    if len(rows) > RICH_TABLE_LIMIT:
+        _print_plain_table("Layers", header, rows, right=(0, 4, 5, 6))
+    else:
+        layers = Table(title="Layers", show_lines=False)
+        layers.add_column("#", justify="right", no_wrap=True)
+        layers.add_column("name", overflow="fold", min_width=16)
+        layers.add_column("type", no_wrap=True, min_width=12)
+        layers.add_column("output", no_wrap=True)
+        layers.add_column("params", justify="right", no_wrap=True)
+        layers.add_column("MFLOPs", justify="right", no_wrap=True)
+        layers.add_column("grp", justify="right", no_wrap=True)
+        layers.add_column("cut", justify="center", no_wrap=True)
+        layers.add_column("DLA", justify="center", no_wrap=True)
+        for row in rows:
+            layers.add_row(*row)
+        console.print(layers)
     groups = Table(title=f"Layer groups (DLA rules of {doc['device']})")
     for column, justify in (("group", "right"), ("layers", "left"), ("count", "right"),
                             ("GFLOPs", "right"), ("DLA", "center"), ("cut tensor", "left")):
@@ -162,9 +257,26 @@ def _print_tables(doc: Dict[str, Any]) -> None:
                        "yes" if group["dla_ok"] else "GPU only", group["cut_tensor"] or "-")
     console.print(groups)
     cuts = doc["valid_cuts"]
-    console.print(f"Valid cuts ({len(cuts)}), after layer: "
-                  + ", ".join(str(c["after"]) for c in cuts))
+    lines = [f"Valid cuts ({len(cuts)}), after layer: "
+             + ", ".join(str(c["after"]) for c in cuts)]
     blocked = [layer for layer in doc["layers"] if layer["dla_unsupported"]]
     for layer in blocked:
-        console.print(f"DLA cannot run layer {layer['index']} {layer['name']!r}: "
-                      f"{layer['dla_unsupported']}")
+        lines.append(f"DLA cannot run layer {layer['index']} {layer['name']!r}: "
+                     f"{layer['dla_unsupported']}")
+    # Plain writes: no markup to interpret in layer names, and fast for long lists.
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _print_plain_table(title: str, header: Tuple[str, ...], rows: List[Tuple[str, ...]],
+                       right: Tuple[int, ...]) -> None:
+    """Columns aligned with spaces, one line per row: linear in the rows."""
+    widths = [max(len(header[c]), max((len(row[c]) for row in rows), default=0))
+              for c in range(len(header))]
+
+    def line(cells) -> str:
+        return "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
+                         for c, (cell, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [title, line(header), "  ".join("-" * w for w in widths)]
+    out.extend(line(row) for row in rows)
+    sys.stdout.write("\n".join(out) + "\n")
