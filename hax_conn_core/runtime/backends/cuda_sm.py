@@ -360,8 +360,8 @@ class CudaSmBackend(Backend):
                     same.append(name)
                     continue
                 fmt = torch.channels_last if len(shape) == 4 else torch.contiguous_format
-                buffers[name] = torch.zeros(shape, dtype=dtype, device="cuda",
-                                            memory_format=fmt)
+                buffers[name] = torch.empty(shape, dtype=dtype, device="cuda",
+                                            memory_format=fmt).zero_()
             inputs.append(buffers)
             bound.append(tuple(same))
         stream.wait_stream(torch.cuda.current_stream())  # the weights' copies are done

@@ -220,8 +220,13 @@ def create_partitions(plan: SplitPlan, device_index: int = 0) -> Dict[str, Parti
         for acc, sms in plan.sizes.items():
             take = sms // plan.granularity
             if take > len(pool):
-                raise BackendError(f"green contexts: {acc} needs {take} groups of "
-                                   f"{plan.granularity} SMs; only {len(pool)} are left")
+                raise ConfigError(
+                    f"cuda-sm: {plan.describe()}: {acc} needs {take} groups of "
+                    f"{plan.granularity} SMs and only {len(pool)} are left: the driver splits "
+                    f"this card's {int(whole.sm.smCount)} SMs into {int(count)} groups of "
+                    f"{plan.granularity} + {int(remaining.sm.smCount)} left over; use fewer "
+                    "SMs, or let the larger partition take the rest of the card (e.g. 124 + 8 "
+                    "on 132 SMs)")
             resources[acc], pool = pool[:take], pool[take:]
             if acc == plan.rest and sms % plan.granularity:
                 resources[acc].append(remaining)
