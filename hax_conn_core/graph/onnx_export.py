@@ -43,7 +43,8 @@ OPSET = 17
 #: onnxruntime on JetPack) refuse newer IR versions.
 IR_VERSION = 8
 #: With ``export(..., external=...)``, initializers of at least this size stay outside the
-#: model, under this (never written) location; onnx_run.OnnxRunner supplies them in memory.
+#: model, under this (never written) location; the onnxruntime backend
+#: (runtime/backends/onnxrt.py) supplies them in memory.
 EXTERNAL_MIN_BYTES = 1024
 EXTERNAL_LOCATION = "hax_conn_external_weights.bin"
 

@@ -15,18 +15,20 @@ Scale           ``[gamma, beta]`` shaped like the bottom's axes ``axis .. axis+n
 
 Seeded weights are keyed by layer name: each layer draws from its own generator seeded by
 ``(seed, layer name)``, so a part of a graph and the whole get the same weights for the same
-layers. BatchNorm statistics are then *calibrated*: the whole graph is run once (onnxruntime)
-on a seeded random input with every BatchNorm normalising by that input's own per-channel
-mean and variance, and those statistics are stored, as a trained network's running averages
-would be. Activations therefore stay of order one through 150+ layers (residual sums grow
-linearly, not exponentially), which keeps fp32 comparisons meaningful and fp16 runs finite.
+layers. BatchNorm statistics are then *calibrated* (given a run callable: the graph package
+runs nothing itself): the whole graph is run once on a seeded random input with every
+BatchNorm normalising by that input's own per-channel mean and variance, and those statistics
+are stored, as a trained network's running averages would be. Activations therefore stay of
+order one through 150+ layers (residual sums grow linearly, not exponentially), which keeps
+fp32 comparisons meaningful and fp16 runs finite.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 
@@ -36,6 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from hax_conn_core.graph.model import Graph, Layer
 
 Weights = Dict[str, List[np.ndarray]]
+#: Runs an ONNX model: ``run(model, external_weights, inputs) -> outputs`` (name -> array).
+RunModel = Callable[[Any, Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+                    Mapping[str, np.ndarray]]
 Shape = Tuple[int, ...]
 
 #: Caffe's moving-average scale factor as a trained model stores it (blobs[2]); the stored
@@ -133,13 +138,15 @@ def _seeded_layer_blobs(graph: "Graph", layer: "Layer", seed: int) -> List[np.nd
     raise AssertionError(layer.type)  # blob_shapes() returned shapes for no other type
 
 
-def seeded_weights(graph: "Graph", seed: int = 0, calibrate: bool = True,
-                   threads: Optional[int] = None) -> Weights:
+def seeded_weights(graph: "Graph", seed: int = 0, run: Optional[RunModel] = None) -> Weights:
     """Deterministic He-initialised weights for every weighted layer of ``graph``.
 
-    With ``calibrate`` (the default) BatchNorm statistics come from one onnxruntime run of
-    ``graph`` on a seeded random input (see the module docstring); without it they are the
-    identity (mean 0, var 1). Calibrated statistics depend on the layers before each
+    ``run`` calibrates the BatchNorm statistics (see the module docstring): a function that
+    runs an ONNX model, ``run(model, external_weights, inputs) -> outputs``, e.g.
+    ``hax_conn_core.runtime.backends.onnxrt.run_onnx``. The graph package runs nothing itself,
+    so without ``run`` the statistics are the identity (mean 0, var 1), which lets activations
+    of deep residual networks grow with depth; ``hax_conn_core.runtime.models`` gives every
+    runtime calibrated weights. Calibrated statistics depend on the layers before each
     BatchNorm: for a part to share the whole's weights, take the whole graph's weights and
     export the part as a range of it (``export(graph, weights, first=..., last=...)``).
     """
@@ -148,8 +155,8 @@ def seeded_weights(graph: "Graph", seed: int = 0, calibrate: bool = True,
         blobs = _seeded_layer_blobs(graph, layer, seed)
         if blobs:
             weights[layer.name] = blobs
-    if calibrate and any(layer.type == "BatchNorm" for layer in graph.layers):
-        calibrate_batchnorm(graph, weights, seed=seed, threads=threads)
+    if run is not None and any(layer.type == "BatchNorm" for layer in graph.layers):
+        calibrate_batchnorm(graph, weights, run, seed=seed)
     return weights
 
 
@@ -160,16 +167,14 @@ def calibration_inputs(graph: "Graph", seed: int) -> Dict[str, np.ndarray]:
             for name in graph.inputs}
 
 
-def calibrate_batchnorm(graph: "Graph", weights: Weights, seed: int = 0,
-                        threads: Optional[int] = None) -> None:
-    """Replace every BatchNorm's statistics in ``weights`` by those of a seeded input batch."""
+def calibrate_batchnorm(graph: "Graph", weights: Weights, run: RunModel, seed: int = 0) -> None:
+    """Replace every BatchNorm's statistics in ``weights`` by those of a seeded input batch,
+    computed by ``run`` (``run(model, external_weights, inputs) -> outputs``)."""
     from hax_conn_core.graph.onnx_export import export_calibration
-    from hax_conn_core.graph.onnx_run import OnnxRunner
 
     model, stat_outputs, external = export_calibration(graph, weights,
                                                        MIN_ELEMENTS_PER_CHANNEL)
-    runner = OnnxRunner(model, threads=threads, external=external, optimize=False)
-    results = runner.run(calibration_inputs(graph, seed))
+    results = run(model, external, calibration_inputs(graph, seed))
     factor = np.float32(CAFFE_BN_SCALE_FACTOR)
     for layer_name, (mean_name, var_name) in stat_outputs.items():
         channels = weights[layer_name][0].shape[0]

@@ -1,7 +1,18 @@
-"""Run an ONNX model with onnxruntime on the CPU: the reference executor.
+"""The ``onnxruntime`` backend (CPU): the embedded default, and the reference executor.
 
-``OnnxRunner(model).run({"data": x})`` -> ``{"prob": y}``. Threads are limited (default 2,
-or ``HAX_CONN_ORT_THREADS``) so that tests behave the same on CI's two cores as here.
+Two pieces:
+
+* :class:`OnnxRunner`: one onnxruntime CPU session over one ONNX model, with checked named
+  inputs and outputs (``OnnxRunner(model).run({"data": x})`` -> ``{"prob": y}``), and
+  :func:`run_onnx`, the run callable that BatchNorm calibration takes
+  (``graph.weights.seeded_weights(graph, run=run_onnx)``). Threads default to 2, or
+  ``HAX_CONN_ORT_THREADS``, so that tests behave the same on CI's two cores as here.
+* :class:`OnnxRuntimeBackend`: the backend interface (base.py) over such sessions. Each
+  accelerator of the device (config/devices/cpu.yaml: ``gpu`` and ``dla``) is a set of
+  sessions with their own intra-op thread pool of ``threads`` threads (device setting,
+  default 1), run from that accelerator's executor thread; an engine is the ONNX model of its
+  layer range. Outputs are numpy arrays that the next engine reads as they are (one process,
+  one memory: no copy at a hand-over).
 """
 
 from __future__ import annotations
@@ -11,7 +22,8 @@ from typing import TYPE_CHECKING, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from hax_conn_core.errors import BackendError, SetupError
+from hax_conn_core.errors import BackendError, ConfigError, SetupError
+from hax_conn_core.runtime.backends.base import Backend, Engine, EngineSpec, Launch, done_event
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -114,3 +126,101 @@ def run_model(model, inputs: Mapping[str, np.ndarray],
               threads: Optional[int] = None) -> Dict[str, np.ndarray]:
     """One-shot convenience: build a session for ``model`` and run ``inputs`` through it."""
     return OnnxRunner(model, threads=threads).run(inputs)
+
+
+def run_onnx(model, external: Optional[Mapping[str, np.ndarray]],
+             inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Run ``model`` once on ``inputs`` (basic optimisation: built for one run); the run
+    callable that ``graph.weights.seeded_weights(..., run=run_onnx)`` calibrates with."""
+    return OnnxRunner(model, external=external, optimize=False).run(inputs)
+
+
+# --- the backend -----------------------------------------------------------------------------
+
+#: Per-accelerator settings (config/devices/*.yaml, ``runtime: onnxruntime:``) and defaults.
+SETTINGS = {"threads": 1, "optimize": True}
+
+
+class OnnxRuntimeEngine(Engine):
+    """A layer range as one onnxruntime session; runs in the calling (executor) thread."""
+
+    def __init__(self, backend: "OnnxRuntimeBackend", spec: EngineSpec, slots: int,
+                 runner: OnnxRunner, model_bytes: int):
+        graph = spec.graph
+        super().__init__(backend, spec, slots,
+                         {name: tuple(graph.shape(name)) for name in runner.inputs},
+                         {name: tuple(graph.shape(name)) for name in runner.outputs})
+        self.runner = runner
+        self._model_bytes = model_bytes
+
+    def _run_impl(self, inputs, slot, wait_for) -> Launch:
+        import time
+
+        for event in wait_for:
+            event.wait()
+        start = time.perf_counter()
+        outputs = self.runner.run(inputs)
+        elapsed_ms = (time.perf_counter() - start) * 1e3
+        return Launch(outputs, done_event(), elapsed_ms)
+
+    def _memory_bytes_impl(self) -> int:
+        return self._model_bytes
+
+    def _release_impl(self) -> None:
+        self.runner = None
+
+
+class OnnxRuntimeBackend(Backend):
+    """onnxruntime on the CPU; each accelerator its own thread pool (module docstring)."""
+
+    name = "onnxruntime"
+    cacheable = True
+
+    def _check_options_impl(self) -> None:
+        super()._check_options_impl()
+        for acc in self.accelerators:
+            settings = self.device.settings(self.name, acc)
+            unknown = sorted(set(settings) - set(SETTINGS))
+            where = f"device {self.device.id!r}: runtime.onnxruntime.{acc}"
+            if unknown:
+                raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; expected "
+                                  f"{', '.join(SETTINGS)}")
+            threads = settings.get("threads", SETTINGS["threads"])
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ConfigError(f"{where}.threads: {threads!r}; expected an integer >= 1")
+            if not isinstance(settings.get("optimize", True), bool):
+                raise ConfigError(f"{where}.optimize: expected true or false")
+
+    def _setting(self, acc: str, key: str):
+        return self.device.settings(self.name, acc).get(key, SETTINGS[key])
+
+    def _version_impl(self) -> str:
+        return _onnxruntime().__version__
+
+    def _open_impl(self) -> None:
+        _onnxruntime()  # a missing onnxruntime is a SetupError now, not at the first build
+
+    def _build_impl(self, spec: EngineSpec, slots: int, inputs_from) -> Engine:
+        from hax_conn_core.graph.onnx_export import export
+
+        threads = self._setting(spec.accelerator, "threads")
+        optimize = self._setting(spec.accelerator, "optimize")
+        if self.cache is None:
+            # In memory: the weights go to onnxruntime as they are, without a protobuf copy.
+            external: Dict[str, np.ndarray] = {}
+            model = export(spec.graph, spec.weights, first=spec.first_layer,
+                           last=spec.last_layer, external=external)
+            runner = OnnxRunner(model, threads=threads, optimize=optimize, external=external)
+            size = model.ByteSize() + sum(a.nbytes for a in external.values())
+            return OnnxRuntimeEngine(self, spec, slots, runner, size)
+        from hax_conn_core.runtime.cache import engine_key
+
+        key = engine_key(spec, self.name, self.version, {"optimize": optimize})
+        payload = self.cache.load(key)
+        if payload is None:
+            model = export(spec.graph, spec.weights, first=spec.first_layer,
+                           last=spec.last_layer, check=False)
+            payload = model.SerializeToString()
+            self.cache.store(key, payload)
+        runner = OnnxRunner(payload, threads=threads, optimize=optimize)
+        return OnnxRuntimeEngine(self, spec, slots, runner, len(payload))

@@ -13,7 +13,7 @@ import pytest
 from hax_conn_core.errors import BackendError, ModelError, SetupError
 from hax_conn_core.graph.model import Graph
 from hax_conn_core.graph.onnx_export import IR_VERSION, OPSET, export, layer_range
-from hax_conn_core.graph.onnx_run import OnnxRunner
+from hax_conn_core.runtime.backends.onnxrt import OnnxRunner
 from hax_conn_core.graph.prototxt import parse_prototxt
 from hax_conn_core.graph.subgraph import subgraph
 from hax_conn_core.graph.weights import seeded_weights

@@ -22,7 +22,7 @@ import pytest
 from hax_conn_core.graph.cuts import cut_tensor, valid_cuts
 from hax_conn_core.graph.grouping import group_layers
 from hax_conn_core.graph.onnx_export import export
-from hax_conn_core.graph.onnx_run import OnnxRunner
+from hax_conn_core.runtime.backends.onnxrt import OnnxRunner, run_onnx
 from hax_conn_core.graph.prototxt import load_prototxt
 from hax_conn_core.graph.weights import seeded_weights
 from hax_conn_core.models import get_model, known_ids
@@ -71,7 +71,7 @@ def report():
 @pytest.mark.parametrize("model_id", known_ids())
 def test_part_a_then_part_b_equals_whole(model_id):
     graph = load_prototxt(get_model(model_id).prototxt)
-    weights = seeded_weights(graph, seed=0)
+    weights = seeded_weights(graph, seed=0, run=run_onnx)
     (input_name,) = graph.inputs
     (output_name,) = graph.outputs
     softmax = graph.producer(output_name)

@@ -6,7 +6,7 @@ import pytest
 from hax_conn_core.errors import ModelError
 from hax_conn_core.graph.caffe_schema import message_class
 from hax_conn_core.graph.onnx_export import export
-from hax_conn_core.graph.onnx_run import OnnxRunner
+from hax_conn_core.runtime.backends.onnxrt import OnnxRunner, run_onnx
 from hax_conn_core.graph.prototxt import parse_prototxt
 from hax_conn_core.graph.weights import (
     CAFFE_BN_SCALE_FACTOR, batchnorm_statistics, calibration_inputs, load_weights,
@@ -38,7 +38,8 @@ def bn_net(channels=64, extra_conv=""):
 
 def test_same_seed_same_weights_other_seed_other_weights():
     graph = bn_net()
-    first, again, other = seeded_weights(graph), seeded_weights(graph), seeded_weights(graph, 1)
+    first, again = seeded_weights(graph, run=run_onnx), seeded_weights(graph, run=run_onnx)
+    other = seeded_weights(graph, 1, run=run_onnx)
     for name, blobs in first.items():
         for a, b in zip(blobs, again[name]):
             np.testing.assert_array_equal(a, b)
@@ -50,14 +51,14 @@ def test_weights_are_keyed_by_layer_name_not_position():
     alone = bn_net()
     shifted = bn_net(extra_conv=layer("other", "Convolution", ["data"], ["other"],
                                       "convolution_param { num_output: 2 kernel_size: 1 }"))
-    a, b = seeded_weights(alone, calibrate=False), seeded_weights(shifted, calibrate=False)
+    a, b = seeded_weights(alone), seeded_weights(shifted)
     np.testing.assert_array_equal(a["conv1"][0], b["conv1"][0])
     np.testing.assert_array_equal(a["sc1"][1], b["sc1"][1])
 
 
 def test_he_initialisation_scale():
     graph = bn_net(channels=512)
-    weight = seeded_weights(graph, calibrate=False)["conv1"][0]
+    weight = seeded_weights(graph)["conv1"][0]
     fan_in = 3 * 3 * 3
     assert weight.shape == (512, 3, 3, 3) and weight.dtype == np.float32
     assert abs(weight.std() / np.sqrt(2.0 / fan_in) - 1) < 0.03
@@ -66,7 +67,7 @@ def test_he_initialisation_scale():
 
 def test_batchnorm_calibration_normalises_the_calibration_input():
     graph = bn_net()
-    weights = seeded_weights(graph)
+    weights = seeded_weights(graph, run=run_onnx)
     blobs = weights["bn1"]
     assert blobs[2][0] == np.float32(CAFFE_BN_SCALE_FACTOR)
     mean, var = batchnorm_statistics(blobs)
@@ -83,7 +84,7 @@ def test_batchnorm_calibration_normalises_the_calibration_input():
 
 
 def test_uncalibrated_batchnorm_is_identity_statistics():
-    mean, var = batchnorm_statistics(seeded_weights(bn_net(), calibrate=False)["bn1"])
+    mean, var = batchnorm_statistics(seeded_weights(bn_net())["bn1"])
     np.testing.assert_array_equal(mean, 0)
     np.testing.assert_array_equal(var, 1)
 
@@ -92,7 +93,7 @@ def test_onnx_round_trip(tmp_path):
     import onnx
 
     graph = bn_net()
-    weights = seeded_weights(graph, seed=5)
+    weights = seeded_weights(graph, seed=5, run=run_onnx)
     path = tmp_path / "bn_net.onnx"
     onnx.save(export(graph, weights), str(path))
     loaded = load_weights(path, graph)

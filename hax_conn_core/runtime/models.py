@@ -1,0 +1,100 @@
+"""The DNNs a runtime runs: each one's graph, weights and what its frames look like.
+
+``load_model("googlenet")`` reads the shipped prototxt (or a path to one) and gives it weights:
+from a ``.caffemodel`` / ``.onnx`` file when one is named, else seeded (docs/execution.md) with
+BatchNorm statistics calibrated by one onnxruntime run. Every result names the weights
+(``weights_id``). Loaded models are kept for the process (reading and calibrating a deep DNN
+takes a second or more), so swapping back to a DNN set costs nothing here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from hax_conn_core.errors import ModelError
+
+
+@dataclass(frozen=True)
+class RuntimeModel:
+    """A DNN ready to build engines from: its graph, weights, and frame layout."""
+
+    name: str
+    graph: object = field(repr=False)  # hax_conn_core.graph.model.Graph
+    weights: Dict[str, list] = field(repr=False)
+    weights_id: str
+
+    @property
+    def input_name(self) -> str:
+        return self.graph.inputs[0]
+
+    @property
+    def input_shape(self) -> Tuple[int, ...]:
+        return tuple(self.graph.shape(self.input_name))
+
+    @property
+    def output_names(self) -> Tuple[str, ...]:
+        return tuple(self.graph.outputs)
+
+    def check_frame(self, frame) -> np.ndarray:
+        """``frame`` as the model's input array, or FrameError naming the DNN and what was
+        expected (float32 of the input shape)."""
+        from hax_conn_core.errors import FrameError
+
+        shape = tuple(getattr(frame, "shape", ()))
+        dtype = getattr(frame, "dtype", None)
+        if not isinstance(frame, np.ndarray):
+            raise FrameError(f"{self.name}: frame is a {type(frame).__name__}; expected a "
+                             f"numpy float32 array of shape {self.input_shape}")
+        if dtype != np.float32 or shape != self.input_shape:
+            raise FrameError(f"{self.name}: frame of shape {shape} and dtype {dtype}; expected "
+                             f"float32 of shape {self.input_shape}")
+        return frame
+
+
+_LOCK = threading.Lock()
+_LOADED: Dict[Tuple[str, int, Optional[str]], RuntimeModel] = {}
+
+
+def load_model(name: str, seed: int = 0,
+               weights: Optional[Union[str, Path]] = None) -> RuntimeModel:
+    """The DNN ``name`` (a registered id, docs/conventions.md) with its weights."""
+    from hax_conn_core.graph.prototxt import load_prototxt
+    from hax_conn_core.graph.weights import load_weights, seeded_weights
+    from hax_conn_core.models import get_model
+    from hax_conn_core.runtime.backends.onnxrt import run_onnx
+
+    key = (name, seed, None if weights is None else str(Path(weights).resolve()))
+    with _LOCK:
+        cached = _LOADED.get(key)
+    if cached is not None:
+        return cached
+    info = get_model(name)
+    graph = load_prototxt(info.prototxt, name=name)
+    if tuple(graph.shape(graph.inputs[0])) != tuple(info.input_shape):
+        raise ModelError(f"{info.prototxt}: input shape {graph.shape(graph.inputs[0])}; the "
+                         f"registry says {info.input_shape}")
+    if weights is None:
+        blobs = seeded_weights(graph, seed, run=run_onnx)
+        weights_id = f"seeded:{seed}"
+    else:
+        path = Path(weights)
+        blobs = load_weights(path, graph)
+        weights_id = f"file:{path.name}:{_file_sha256(path)[:16]}"
+    model = RuntimeModel(name=name, graph=graph, weights=blobs, weights_id=weights_id)
+    with _LOCK:
+        _LOADED.setdefault(key, model)
+        return _LOADED[key]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
