@@ -128,18 +128,23 @@ class EngineCache:
         except (OSError, ValueError, AttributeError) as error:
             reason = f"unreadable ({type(error).__name__}: {error})"
         if reason is not None:
-            self.rejected += 1
             self.misses += 1
-            log.warning("engine cache entry %s is corrupt (%s); rebuilding it",
-                        key.digest[:12], reason)
-            for path in (manifest_path, payload_path):
-                try:
-                    path.unlink()
-                except OSError:
-                    pass
+            self.reject(key, reason)
             return None
         self.hits += 1
         return payload
+
+    def reject(self, key: CacheKey, reason: str) -> None:
+        """Remove the entry under ``key`` as unusable (e.g. a plan the runtime could not
+        deserialise): counted in ``rejected``, logged, and rebuilt by the caller."""
+        self.rejected += 1
+        log.warning("engine cache entry %s is corrupt (%s); rebuilding it", key.digest[:12],
+                    reason)
+        for path in self._paths(key):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
     def store(self, key: CacheKey, payload: bytes) -> None:
         """Write ``payload`` under ``key`` atomically (artefact first, manifest last)."""

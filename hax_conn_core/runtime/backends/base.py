@@ -23,6 +23,9 @@ this docstring is its summary:
   time the range took on its accelerator, once the event is done.
 * ``Backend.to_host(value)`` -> numpy array (for results); ``Backend.from_host(array, acc)``
   places a frame where an engine of ``acc`` reads it.
+* Buffer slots: the caller never runs an engine in slot ``s`` again before the frame-set that
+  last used slot ``s`` has completed (every launch in it done and its outputs read). In-place
+  hand-overs rely on this: a receiver reads the sender's slot-``s`` buffers as they are.
 
 Failures inside a backend's own code surface as :class:`BackendError`; the base class wraps any
 other exception from an ``_impl`` method into one, naming the engine, so that one engine's
@@ -132,9 +135,10 @@ class Launch:
     done: Event
     _elapsed: Any = field(default=None, repr=False)  # callable -> ms, or a number
 
-    def elapsed_ms(self) -> float:
-        """Time the range took on its accelerator (waits for ``done`` first)."""
-        self.done.wait()
+    def elapsed_ms(self, timeout_s: Optional[float] = None) -> float:
+        """Time the range took on its accelerator (waits for ``done`` first, at most
+        ``timeout_s``: a BackendError after that)."""
+        self.done.wait(timeout_s)
         value = self._elapsed() if callable(self._elapsed) else self._elapsed
         return float("nan") if value is None else float(value)
 
@@ -189,6 +193,11 @@ class Engine:
         except Exception as error:  # a framework's own exception types
             raise BackendError(f"{self.spec.label} failed to run on "
                                f"{self.backend.name}: {type(error).__name__}: {error}") from error
+
+    def layer_times_ms(self, slot: int = 0) -> Optional[Dict[str, float]]:
+        """Per-layer times of the last run in ``slot`` where the backend measures them
+        (TensorRT's IProfiler); None where it does not."""
+        return None
 
     def output_buffers(self, slot: int = 0) -> Optional[Dict[str, Any]]:
         """The arrays this engine writes its outputs to in ``slot``, where they are fixed
