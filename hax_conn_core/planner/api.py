@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from hax_conn_core.errors import ConfigError
 from hax_conn_core.profile import Profile
@@ -150,7 +150,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     """
     from hax_conn_core.baselines import all_baselines
     from hax_conn_core.planner import refine
-    from hax_conn_core.simulator import predict_ms, simulate
+    from hax_conn_core.simulator import simulate
 
     _check_options(objective, max_transitions, timeout_s, frames_in_flight)
     if timeout_s is not None and not timeout_s < 1e9:
@@ -164,7 +164,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     options = dict(profile=profile, objective=objective, frames_in_flight=frames_in_flight,
                    baselines=baselines, gap=gap, seed=seed, prove=prove,
                    rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
-    outcome, inner, space, asked, proving, totals = _search(
+    outcome, nested, space, asked, proving, totals = _search(
         max_transitions=max_transitions, deadline=deadline, **options)
     import z3
 
@@ -175,7 +175,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
         "gap": gap}
     if outcome.lower_bound_ms is not None:
         solver_info["lower_bound_ms"] = outcome.lower_bound_ms
-    if inner is not None:
+    if nested:
         solver_info["seeded_with_k"] = max_transitions - 1
 
     def schedule_of(assignments) -> Schedule:
@@ -190,15 +190,19 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     chosen, chosen_source = outcome.assignments, outcome.source
     if deadline is None or time.monotonic() + 1.5 * record_s < deadline:
         value = simulate(profile, schedule_of(chosen)).predicted_ms
-        if inner is not None and deadline is None and dict(inner.assignments) != dict(chosen):
-            # The search kept the larger-budget schedule because predict_ms found it better;
-            # judge both by simulate() too, so that K never reports worse than K - 1.
-            inner_value = simulate(profile, schedule_of(inner.assignments)).predicted_ms
-            if inner_value < value:
-                chosen, chosen_source, value = inner.assignments, inner.source, inner_value
+        if deadline is None:
+            # The searches compare with predict_ms; judge the nested plans (K - 1, K - 2, ...)
+            # by simulate() too and keep the best (ties: the larger budget's), so that the
+            # plan for K never reports a worse figure than the plan for K - 1.
+            for smaller in nested:
+                if dict(smaller.assignments) == dict(chosen):
+                    continue
+                smaller_value = simulate(profile, schedule_of(smaller.assignments)).predicted_ms
+                if smaller_value < value:
+                    chosen, chosen_source, value = (smaller.assignments, smaller.source,
+                                                    smaller_value)
     else:
-        value = outcome.predicted_ms if outcome.predicted_ms != float("inf") else predict_ms(
-            profile, chosen, objective, frames_in_flight)
+        value = outcome.predicted_ms
     solver_info["time_s"] = round(time.monotonic() - started, 4)
     schedule = schedule_of(chosen).with_prediction(value)
     notes = []
@@ -230,8 +234,9 @@ def _search(profile: Profile, objective: str, max_transitions: int, frames_in_fl
     """The search for budget ``max_transitions``, seeded with the baselines within it and,
     for K >= 1, with the result of the search for K - 1 (made first, the same way).
 
-    Returns (outcome, the K - 1 outcome or None, the number of schedules, prove as asked,
-    whether the proof ran, totals over the nested searches).
+    Returns (outcome, the outcomes for K - 1, K - 2, ... 0 (those that found a schedule), the
+    number of schedules, prove as asked, whether the proof ran, totals over the nested
+    searches).
     """
     from hax_conn_core.errors import SolverError
     from hax_conn_core.planner import refine
@@ -239,21 +244,22 @@ def _search(profile: Profile, objective: str, max_transitions: int, frames_in_fl
     totals = {"checks": 0, "candidates": 0, "z3_time_s": 0.0, "record_s": 0.0}
     seeds = [refine.Seed(b.name, b.schedule.assignments) for b in baselines
              if b.transitions <= max_transitions]
-    inner = None
+    nested: List[Any] = []
     if max_transitions >= 1:
         inner_deadline = None
         if deadline is not None:
             inner_deadline = time.monotonic() + INNER_SHARE * max(
                 0.0, deadline - time.monotonic())
         try:
-            inner, _, _, _, _, inner_totals = _search(
+            inner, deeper, _, _, _, inner_totals = _search(
                 profile=profile, objective=objective, max_transitions=max_transitions - 1,
                 frames_in_flight=frames_in_flight, baselines=baselines,
                 deadline=inner_deadline, gap=gap, seed=seed, prove=prove,
                 rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
         except SolverError:
-            inner = None  # nothing fits K - 1 transitions (or no time to find it): no seed
+            pass  # nothing fits K - 1 transitions (or no time to find it): no seed
         else:
+            nested = [inner] + list(deeper)
             for key in ("checks", "candidates", "z3_time_s"):
                 totals[key] += inner_totals[key]
             totals["record_s"] = max(totals["record_s"], inner_totals["record_s"])
@@ -271,4 +277,4 @@ def _search(profile: Profile, objective: str, max_transitions: int, frames_in_fl
     totals["candidates"] += outcome.candidates
     totals["z3_time_s"] += outcome.z3_time_s
     totals["record_s"] = max(totals["record_s"], search.record_s)
-    return outcome, inner, space, asked, proving, totals
+    return outcome, nested, space, asked, proving, totals
