@@ -2,6 +2,7 @@
 
 Usage:
     .venv/bin/python bench/bench_graph.py [--repeat 5] [--groups 10] [--write docs/bench-graph.md]
+    .venv/bin/python bench/bench_graph.py --generated   # 1k to 160k layers (bench_scale.py)
 
 Each round reads each prototxt from disk (text_format parse, checks, shape inference), then
 computes the valid cuts and the FLOP-balanced groups with the default device's DLA rules.
@@ -46,7 +47,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--write", type=Path, help="write the Markdown report here")
+    parser.add_argument("--generated", action="store_true",
+                        help="instead: `hax-conn graph` on generated prototxts of 1k to 160k "
+                             "layers, with the growth rate (bench/bench_scale.py --graph)")
     args = parser.parse_args(argv)
+    if args.generated:
+        sys.path.insert(0, str(REPO / "bench"))
+        import bench_scale
+
+        return bench_scale.main(["--graph"] + (["--write"] if args.write else []))
     paths = {info.id: info.prototxt for info in list_models() if info.prototxt.is_file()}
     if not paths:
         print("no prototxts in prototxts/; run scripts/generate_prototxts.py", file=sys.stderr)
