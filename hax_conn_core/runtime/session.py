@@ -176,6 +176,19 @@ class Runtime:
                 self._collect.put(("check", state))
             return index
 
+    def flush(self) -> None:
+        """Say that no frame-set follows for now (the end of a stream, or a camera that has
+        not sent the next image yet): the executors stop waiting for one and finish those
+        admitted. The next submit() starts a new epoch of the same schedule.
+
+        Lockstep follows the simulated order, in which frame-set ``k`` may start before the
+        last groups of ``k - 1`` when frame-sets are in flight; without a flush, those groups
+        wait for frame-set ``k`` to arrive."""
+        with self._admit_lock, self._epochs_cond:
+            epoch = self._epochs[-1]
+            if epoch.frame_sets:
+                epoch.close()
+
     def get_result(self, timeout_s: Optional[float] = None) -> FrameSetResult:
         """The next completed frame-set (completion order); ConfigError on timeout."""
         try:
@@ -199,6 +212,7 @@ class Runtime:
                     break
                 if progress:
                     progress(len(results))
+        self.flush()
         while len(results) < submitted:
             results.append(self.get_result(timeout_s=600))
             if progress:
@@ -218,9 +232,10 @@ class Runtime:
                               self._plan.schedule_id + 1, self.precision, self._pool,
                               self._epoch_frame_sets)
         with self._admit_lock:
+            with self._epochs_cond:
+                self._epochs[-1].close()  # no more frame-sets under the old schedule
             self.drain(timeout_s)  # slots belong to the old engines until their frames end
             with self._epochs_cond:
-                self._epochs[-1].close()
                 self._epochs.append(Epoch(plan, self._next_index, self._epoch_frame_sets))
                 self._epochs_cond.notify_all()
             with self._slots_cond:
@@ -255,11 +270,16 @@ class Runtime:
             epoch = self._epoch(position)
             if epoch is None:
                 return
+            in_flight = epoch.plan.slots
             for local, dnn, group in epoch.plan.orders[acc]:
                 state = epoch.wait_frame_set(local, self._stop)
                 if state is None:
                     if self._stop.is_set():
                         return
+                    # Closed before frame-set `local`: nothing of it runs. Frame-set k starts
+                    # only after k - D ended, so no entry of an admitted one comes later.
+                    if local >= len(epoch.frame_sets) + in_flight:
+                        break
                     continue
                 self._run_step(state, dnn, group, acc)
             position += 1
