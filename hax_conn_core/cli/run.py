@@ -116,6 +116,11 @@ class RunCommand(Command):
         if args.json:
             print(json.dumps(_finite(report), indent=2, default=str))
         else:
+            from hax_conn_core.schedule import describe_assignment
+
+            report["profile_device"] = profile.device.name
+            report["words"] = [describe_assignment(profile.dnns[name], accs)
+                               for name, accs in schedule.assignments.items()]
             _print_report(report)
         return 0 if report["failed_frame_sets"] == 0 else 1
 
@@ -151,6 +156,11 @@ def _print_report(report: Dict[str, Any]) -> None:
     console.print(f"Ran {' + '.join(report['schedule']['dnns'])} on {info['backend']} "
                   f"{info['version']} (device {info['device']}), objective "
                   f"{report['objective']}, {report['frame_sets']} frame-sets measured:")
+    for line in report.get("words", ()):
+        console.print(f"  {line}")
+    if report.get("profile_device") and report["profile_device"] != info["device"]:
+        console.print(f"Note: the profile is of device {report['profile_device']!r}; the "
+                      "prediction is for that device, the measurement for this one.")
     table = Table(show_edge=False)
     for column in ("", "median (ms)", "p95 (ms)", "p99 (ms)", "failed"):
         table.add_column(column, justify="right" if column else "left")
