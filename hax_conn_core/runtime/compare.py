@@ -1,0 +1,85 @@
+"""Schedules measured side by side: one process, interleaved rounds, the same frames.
+
+``compare_schedules`` builds a :class:`~.session.Runtime` per schedule, then runs ``rounds``
+rounds; in each, every schedule runs the same ``frames`` frame-sets (after ``warmup``), in an
+order that rotates from round to round, so that drift of the machine (heat, other load) falls
+on all of them alike. Each round gives one figure per schedule (the median frame-set latency,
+or the time per frame-set for throughput); the result is the median over rounds with the
+spread (min and max) beside it: a difference inside the spread is a tie (docs/runtime.md).
+
+``direct_ms`` is the bare-engine reference of the lockstep-overhead bench: the same engines of
+a plan called one after another from the calling thread, no executors.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Dict, List, Mapping
+
+from hax_conn_core.runtime.measure import seeded_frames
+from hax_conn_core.runtime.session import Runtime
+
+
+def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Mapping[str, Any],
+                      rounds: int = 5, frames: int = 20, warmup: int = 3, seed: int = 0,
+                      progress=None) -> Dict[str, Dict[str, Any]]:
+    """Per label: ``median_ms``, ``min_ms``, ``max_ms`` over rounds, ``rounds_ms``, and the
+    schedule's objective (see the module docstring)."""
+    from hax_conn_core.runtime.results import summarize
+
+    runtimes = {label: Runtime(backend, profile, schedule, models).start()
+                for label, schedule in schedules.items()}
+    per_round: Dict[str, List[float]] = {label: [] for label in schedules}
+    labels = list(schedules)
+    try:
+        for r in range(rounds):
+            for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+                runtime = runtimes[label]
+                batch = list(seeded_frames(models_of(runtime), frames + warmup, seed + r))
+                results = runtime.run(batch)
+                summary = summarize(results, warmup)
+                if summary["failed_frame_sets"]:
+                    first = next(e["first_error"] for e in summary["dnns"].values()
+                                 if e["first_error"])
+                    raise RuntimeError(f"{label}: frame-sets failed: {first}")
+                per_round[label].append(
+                    summary["ms_per_frame_set"] if runtime.schedule.objective == "throughput"
+                    else summary["latency_ms"]["median"])
+                if progress:
+                    progress(label, r)
+    finally:
+        for runtime in runtimes.values():
+            runtime.close()
+    return {label: {"median_ms": statistics.median(values), "min_ms": min(values),
+                    "max_ms": max(values), "rounds_ms": values,
+                    "objective": schedules[label].objective}
+            for label, values in per_round.items()}
+
+
+def models_of(runtime: Runtime) -> Mapping[str, Any]:
+    return runtime.plan.models
+
+
+def direct_ms(backend, plan, frames: List[Mapping[str, Any]]) -> List[float]:
+    """Per frame-set: the wall time of running every group's engine of ``plan`` in turn from
+    this thread (each DNN's groups in order, then the next DNN), the outputs on the host."""
+    times = []
+    for frame_set in frames:
+        start = time.perf_counter()
+        for name in plan.dnns:
+            launch = None
+            for group in range(plan.last_group(name) + 1):
+                engine = plan.engines[(name, group)]
+                acc = plan.accelerator(name, group)
+                if launch is None:
+                    inputs = {engine.input_names[0]: backend.from_host(frame_set[name], acc)}
+                    wait = ()
+                else:
+                    inputs, wait = launch.outputs, (launch.done,)
+                launch = engine.run(inputs, wait_for=wait)
+            launch.done.wait()
+            for output in plan.models[name].output_names:
+                backend.to_host(launch.outputs[output])
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
