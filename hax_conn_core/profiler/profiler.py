@@ -2,7 +2,8 @@
 
     with get_backend("onnxruntime") as backend:
         run = profile_dnns(backend, ["alexnet", "mobilenet_v1"], repeats=50)
-    write_document(run.document, "P.json")
+    run.profile                              # a Profile (hax_conn_core.profile)
+    write_document(run.document, "P.json")   # .document: with the optional keys
 
 Per DNN: its groups (:mod:`.groups`); in-context times from whole-DNN runs with every group
 on one accelerator (where an accelerator cannot run a group, that group runs on the GPU), and
@@ -46,6 +47,13 @@ class ProfileRun:
     within_tolerance: Dict[str, bool] = field(default_factory=dict)
     reused: int = 0
     rebuilt: int = 0
+
+    @property
+    def profile(self):
+        """The document as a validated :class:`~hax_conn_core.profile.Profile`."""
+        from hax_conn_core.profile import parse_profile
+
+        return parse_profile(self.document, source="<measured profile>")
 
 
 def resolve_model(name_or_model):

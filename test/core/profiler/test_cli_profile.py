@@ -54,8 +54,8 @@ def test_two_small_dnns_profile_validly_and_resume(tmp_path, env, nets):
     done = run(args, env)
     assert done.returncode == 0, done.stderr
     reused = int(done.stdout.split("Measured in")[1].split(";")[1].split()[0])
-    if killed:
-        assert reused >= 1, done.stdout
+    assert killed, "the first run ended before it could be interrupted"
+    assert reused >= 1, done.stdout
     profile = load_profile(out)
     assert list(profile.dnns) == ["small_a", "small_b"]
     doc = json.loads(out.read_text())
