@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, List, Mapping
 
 from hax_conn_core.runtime.measure import seeded_frames
-from hax_conn_core.runtime.session import Runtime
+from hax_conn_core.runtime.session import release_engines, Runtime
 
 
 def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Mapping[str, Any],
@@ -28,7 +28,8 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
     schedule's objective (see the module docstring)."""
     from hax_conn_core.runtime.results import summarize
 
-    runtimes = {label: Runtime(backend, profile, schedule, models).start()
+    pool: Dict[tuple, Any] = {}  # schedules share the engines they have in common
+    runtimes = {label: Runtime(backend, profile, schedule, models, pool=pool).start()
                 for label, schedule in schedules.items()}
     per_round: Dict[str, List[float]] = {label: [] for label in schedules}
     labels = list(schedules)
@@ -51,6 +52,7 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
     finally:
         for runtime in runtimes.values():
             runtime.close()
+        release_engines(pool)
     return {label: {"median_ms": statistics.median(values), "min_ms": min(values),
                     "max_ms": max(values), "rounds_ms": values,
                     "objective": schedules[label].objective}

@@ -46,17 +46,21 @@ class Runtime:
     ``precision`` defaults to the backend's first precision on every accelerator (fp32 on the
     CPU, fp16 on CUDA partitions). ``on_result`` is called in the collector thread with each
     :class:`~.results.FrameSetResult`; results are also queued for :meth:`get_result`.
+    ``pool``: a dict of engines shared with other runtimes run one after another (benches that
+    measure many schedules of one DNN set); its owner releases them, not ``close()``.
     """
 
     def __init__(self, backend: Backend, profile, schedule, models: Mapping[str, Any],
                  precision: Optional[str] = None,
                  on_result: Optional[Callable[[FrameSetResult], None]] = None,
-                 epoch_frame_sets: int = EPOCH_FRAME_SETS):
+                 epoch_frame_sets: int = EPOCH_FRAME_SETS,
+                 pool: Optional[Dict[Tuple, Any]] = None):
         self.backend = backend
         self.precision = precision or _default_precision(backend)
         self.on_result = on_result
         self._epoch_frame_sets = epoch_frame_sets
-        self._pool: Dict[Tuple, Any] = {}
+        self._owns_pool = pool is None
+        self._pool: Dict[Tuple, Any] = {} if pool is None else pool
         self._plan = build_run_plan(backend, profile, schedule, models, 0, self.precision,
                                     self._pool, epoch_frame_sets)
         self._profile = profile
@@ -103,9 +107,8 @@ class Runtime:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
-        for engine in self._pool.values():
-            engine.release()
-        self._pool.clear()
+        if self._owns_pool:
+            release_engines(self._pool)
 
     def __enter__(self) -> "Runtime":
         return self.start()
@@ -361,6 +364,13 @@ class Runtime:
                 import logging
 
                 logging.getLogger(__name__).exception("on_result callback failed")
+
+
+def release_engines(pool: Dict[Tuple, Any]) -> None:
+    """Release every engine of ``pool`` and empty it."""
+    for engine in pool.values():
+        engine.release()
+    pool.clear()
 
 
 def _default_precision(backend: Backend) -> str:
