@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from hax_conn_core.profiler.stressor import CopyStream, probe, StressorError
+from hax_conn_core.profiler.stressor import CopyStream, make_buffers, probe, StressorError
 
 #: Stressor levels, as fractions of the stressor's maximum.
 LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -71,21 +71,23 @@ def calibrate(accelerators: Sequence[str], peak_gbps: float, single_gbps: float,
                 f"(one copy stream alone on this machine: {single_gbps:.2f} GB/s); ask for "
                 f"at most {single_gbps * REACH:.1f} GB/s with --stress-gbps, or leave it out")
     curves, info = {}, {}
+    probe_buffers, stress_buffers = make_buffers(), make_buffers()
     for acc in accelerators:
         points: List[Tuple[float, float]] = []
         for fraction in PROBE_FRACTIONS:
             demand = single_gbps * fraction
             total = int(demand * 1e9 * PROBE_S)
-            alone = probe(None if fraction >= 1 else demand, total)
+            alone = probe(None if fraction >= 1 else demand, total, probe_buffers)
             own = total / alone / 1e9
             for level in LEVELS:
                 if level == 0:
                     points.append((own / peak_gbps, 1.0))
                     continue
                 stress = CopyStream(target_gbps=None if level >= 1 and max_stress_gbps is None
-                                    else top * level, name="stressor").start()
+                                    else top * level, name="stressor",
+                                    buffers=stress_buffers).start()
                 time.sleep(0.03)
-                taken = probe(None if fraction >= 1 else demand, total)
+                taken = probe(None if fraction >= 1 else demand, total, probe_buffers)
                 achieved = stress.stop()
                 points.append(((own + achieved) / peak_gbps, max(1.0, taken / alone)))
         curve, rms, worst = fit_piecewise(points)

@@ -32,13 +32,9 @@ class CopyStream:
     """A copy loop in its own thread (module docstring); ``start`` / ``stop`` -> GB/s."""
 
     def __init__(self, target_gbps: Optional[float] = None, buffer_bytes: int = BUFFER_BYTES,
-                 name: str = "stream"):
-        import numpy as np
-
-        count = max(1, buffer_bytes // 8)
-        self._src = np.ones(count, dtype=np.float64)
-        self._dst = np.zeros(count, dtype=np.float64)
-        np.copyto(self._dst, self._src)  # first touch (page faults) before anything is timed
+                 name: str = "stream", buffers=None):
+        self._src, self._dst = buffers or make_buffers(buffer_bytes)
+        count = len(self._src)
         self._block = max(1, min(count, BLOCK_BYTES // 8))
         self.target_gbps = target_gbps
         self.name = name
@@ -84,16 +80,25 @@ class CopyStream:
         return self.bytes_moved / self.elapsed_s / 1e9 if self.elapsed_s > 0 else 0.0
 
 
-def probe(target_gbps: Optional[float], total_bytes: int, buffer_bytes: int = BUFFER_BYTES
-          ) -> float:
-    """Copy ``total_bytes`` (read + written) at most at ``target_gbps`` in the calling
-    thread; the seconds it took."""
+def make_buffers(buffer_bytes: int = BUFFER_BYTES):
+    """(source, destination) float64 arrays of ``buffer_bytes`` each, already touched (the
+    page faults of a first pass stay out of anything timed)."""
     import numpy as np
 
     count = max(1, buffer_bytes // 8)
     src = np.ones(count, dtype=np.float64)
     dst = np.zeros(count, dtype=np.float64)
-    np.copyto(dst, src)  # first touch outside the timed part
+    np.copyto(dst, src)
+    return src, dst
+
+
+def probe(target_gbps: Optional[float], total_bytes: int, buffers=None) -> float:
+    """Copy ``total_bytes`` (read + written) at most at ``target_gbps`` in the calling
+    thread, through ``buffers`` (default: new ones); the seconds it took."""
+    import numpy as np
+
+    src, dst = buffers or make_buffers()
+    count = len(src)
     block = max(1, min(count, BLOCK_BYTES // 8))
     position, moved = 0, 0
     start = time.perf_counter()
