@@ -290,7 +290,7 @@ def _profile_one(backend, model, groups, accelerators, repeats, warmup, cache, b
     within = _within(check, tolerance)
     say(f"{name}: {len(groups)} groups; group times sum {_words(check)}"
         + ("" if within else f": NOT within {100 * tolerance:g}% (each group boundary adds "
-           "an engine's fixed cost: session call, layout reorders; docs/profiler.md)"))
+           "an engine's fixed cost: the session call, the executor hand-on; docs/profiler.md)"))
     # in-context times and spreads
     times: Dict[str, List[Optional[float]]] = {a: [None] * len(groups) for a in accelerators}
     spread: Dict[str, List[Optional[list]]] = {a: [None] * len(groups) for a in accelerators}
