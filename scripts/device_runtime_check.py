@@ -177,7 +177,7 @@ def splits(args):
                     continue
                 schedule = Schedule("latency", {name: assignment},
                                     max_transitions=len(groups))
-                _, summary, medians = measure(backend, sub, schedule, models,
+                _, summary, medians = measure(backend, sub, schedule, {name: models[name]},
                                               args.profile_frames, 20, pool)
                 for g, a in enumerate(assignment):
                     if a == acc:
