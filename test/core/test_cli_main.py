@@ -54,14 +54,14 @@ def test_unknown_command_is_an_argparse_error(capsys):
     assert "invalid choice: 'fly'" in capsys.readouterr().err
 
 
-def test_user_error_is_one_line_and_exit_2(capsys):
-    # `run` arrives with a later issue; until then it must explain itself, not crash.
-    status = cli_main.main(["run"])
+def test_user_error_is_one_line_and_exit_2(capsys, tmp_path):
+    # A user's mistake (here a profile file that does not exist) is one line and status 2.
+    status = cli_main.main(["run", "--profile", str(tmp_path / "missing.json")])
     err = capsys.readouterr().err
     if status == 0:
-        pytest.fail("hax-conn run succeeded without a schedule")
+        pytest.fail("hax-conn run succeeded without a profile")
     assert status == 2
-    assert err.startswith("hax-conn run: error: ")
+    assert err.startswith("hax-conn run: error: ") and "missing.json" in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
