@@ -71,6 +71,14 @@ class FrameSetState:
             self._cond.notify_all()
 
     # --- collector ---------------------------------------------------------------------------
+    def release_inputs_of(self, dnn: str, group: int) -> None:
+        """Drop this frame-set's reference to what ``group`` read (the previous group's
+        outputs) once ``group`` is done, so that memory is reused while it is warm."""
+        with self._cond:
+            previous = self._launches.get((dnn, group - 1))
+            if previous is not None:
+                previous.outputs = {}
+
     def collected(self, timing: Optional[GroupTiming]) -> None:
         with self._cond:
             self._outstanding -= 1

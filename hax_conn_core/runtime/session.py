@@ -78,6 +78,7 @@ class Runtime:
         self._executed: Dict[str, Deque[Tuple[int, str, int]]] = {
             a: deque(maxlen=ORDER_HISTORY) for a in backend.accelerators}
         self._threads: List[threading.Thread] = []
+        self._complete_lock = threading.Lock()
         self.completed = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class Runtime:
                                   dict(tags or {}), errors)
             epoch.admit(state)
             if state.resolved():  # every frame refused: nothing will run
-                self._collect.put(("check", state))
+                self._maybe_complete(state)
             return index
 
     def flush(self) -> None:
@@ -306,11 +307,17 @@ class Runtime:
             first, last = plan.ranges[dnn][group]
             state.fail(dnn, f"{dnn}: group {group} (layers {first}-{last}) on {acc} failed: "
                             f"{error}")
-            self._collect.put(("check", state))
+            self._maybe_complete(state)
             return
         self._executed[acc].append((state.index, dnn, group))
         state.put(dnn, group, launch)
-        self._collect.put(("launch", state, dnn, group, acc, launch))
+        if launch.done.query():
+            # Already finished (the CPU backend runs synchronously): collect it here rather
+            # than wake the collector, whose thread would compete with the engines for cores.
+            self._collect_launch(state, dnn, group, acc, launch)
+            self._maybe_complete(state)
+        else:
+            self._collect.put(("launch", state, dnn, group, acc, launch))
 
     def _collector_loop(self) -> None:
         while True:
@@ -321,8 +328,14 @@ class Runtime:
             if item[0] == "launch":
                 _, _, dnn, group, acc, launch = item
                 self._collect_launch(state, dnn, group, acc, launch)
-            if not state.completed and state.resolved():
-                self._complete(state)
+            self._maybe_complete(state)
+
+    def _maybe_complete(self, state: FrameSetState) -> None:
+        with self._complete_lock:  # executors and the collector may both get here
+            if state.completed or not state.resolved():
+                return
+            state.completed = True
+        self._complete(state)
 
     def _collect_launch(self, state: FrameSetState, dnn: str, group: int, acc: str,
                         launch) -> None:
@@ -330,6 +343,7 @@ class Runtime:
         timing = None
         try:
             timing = GroupTiming(state.index, dnn, group, acc, launch.elapsed_ms())
+            state.release_inputs_of(dnn, group)
             if group == plan.last_group(dnn) and not state.failed(dnn):
                 outputs = {name: self.backend.to_host(launch.outputs[name])
                            for name in plan.models[dnn].output_names}
@@ -342,7 +356,6 @@ class Runtime:
             state.collected(timing)
 
     def _complete(self, state: FrameSetState) -> None:
-        state.completed = True
         finished = max((r.finished_s for r in state.results.values() if r.ok),
                        default=time.perf_counter())
         result = FrameSetResult(index=state.index, schedule_id=state.epoch.plan.schedule_id,
