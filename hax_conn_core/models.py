@@ -1,4 +1,4 @@
-"""Registry of the DNNs hax_conn knows by name (conventions.md, "DNN names").
+"""Registry of the DNNs hax_conn knows by name (docs/conventions.md, "DNN names").
 
 Each DNN has one canonical id, lowercase ``[a-z0-9_]``: the name used on the command line, in
 profiles, schedules, ROS parameters and topic names, and as ``prototxts/<id>.prototxt``.

@@ -2,7 +2,7 @@
 
 ``scripts/generate_prototxts.py`` writes ``prototxts/<id>.prototxt`` from these builders; the
 files are committed, and a test checks they are in sync. Ids are those of
-``hax_conn_core.models`` (conventions.md, "DNN names").
+``hax_conn_core.models`` (docs/conventions.md, "DNN names").
 """
 
 from functools import partial

@@ -3,7 +3,7 @@
 The zoo's networks are written as Python (loops for repeated blocks) with :class:`NetBuilder`
 and emitted as the text format of Caffe's ``NetParameter`` (``layer { name: ... type: ...
 bottom: ... top: ... <type>_param { ... } }``). Only the layer types of our subset are offered
-(conventions.md): Input, Convolution, Pooling, ReLU, LRN, InnerProduct, BatchNorm, Scale,
+(docs/conventions.md): Input, Convolution, Pooling, ReLU, LRN, InnerProduct, BatchNorm, Scale,
 Eltwise, Concat, Dropout, Softmax and Flatten.
 
 Each method returns the name of the tensor it produces, so that blocks chain naturally. In-place

@@ -24,7 +24,8 @@ overwrites that slot again.
 events in ``wait_for`` (no host round trip), a host wait for any other event, then start event,
 graph replay, end event; the Launch's ``elapsed_ms()`` is the time between the two events.
 
-Pitfalls of ../shared/notes/h100-emulated-soc.md handled here: ``torch.cuda.synchronize()``
+Pitfalls measured on the emulated SoC (docs/runtime-cuda-sm.md) handled here:
+``torch.cuda.synchronize()``
 does not wait for green-context streams (this module synchronises streams and events, never
 the device); ``cudnn.benchmark`` is switched off when the backend opens (it failed on small
 partitions); an engine that fails to build or run is a BackendError for that engine (the base

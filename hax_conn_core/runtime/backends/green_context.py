@@ -8,7 +8,7 @@ This module holds the two halves of that:
   granularity and the card's SM count and says how to carve them. Tested here
   (test/core/runtime/backends/test_cuda_sm.py).
 * :func:`create_partitions` (cuda.bindings, on the GPU machine): the driver-API recipe of
-  ../shared/notes/h100-emulated-soc.md: ``cuDeviceGetDevResource(dev, SM)`` ->
+  docs/runtime-cuda-sm.md: ``cuDeviceGetDevResource(dev, SM)`` ->
   ``cuDevSmResourceSplitByCount`` -> ``cuDevResourceGenerateDesc`` -> ``cuGreenCtxCreate`` ->
   ``cuGreenCtxStreamCreate(NON_BLOCKING)``, each raw stream wrapped in
   ``torch.cuda.ExternalStream``.

@@ -56,7 +56,7 @@ def apply_plan(trt, config, plan: BuildPlan) -> None:
     """Configure ``config`` (a ``trt.IBuilderConfig``) as ``plan`` says."""
     for name in plan.flags:
         if name in FORBIDDEN_FLAGS:
-            raise InternalError(f"builder flag {name} must never be set (conventions.md)")
+            raise InternalError(f"builder flag {name} must never be set (docs/conventions.md)")
         config.set_flag(getattr(trt.BuilderFlag, name))
     for name in plan.clear_flags:
         flag = getattr(trt.BuilderFlag, name, None)
@@ -113,7 +113,7 @@ def build_serialized(trt, api: TrtApi, spec: "EngineSpec", plan: BuildPlan,
             more = len(refused) - NAMED_LAYERS
             listed = ", ".join(refused[:NAMED_LAYERS]) + (f" and {more} more" if more > 0 else "")
             raise BackendError(f"{spec.label}: the DLA cannot run {listed}; GPU fallback is off "
-                               "(conventions.md), so a DLA engine must cover only layers the "
+                               "(docs/conventions.md), so a DLA engine must cover only layers the "
                                "DLA runs: check the device description's dla rules or move "
                                "this group to the gpu")
     if plan.calibrate:

@@ -12,7 +12,7 @@ these functions decide:
   ``runtime: tensorrt:`` section, validated, with defaults.
 * :func:`precisions_for`: fp32 / fp16 / int8 on the GPU, fp16 / int8 on a DLA.
 * :func:`build_plan`: which builder flags, default device type, DLA core and memory pools an
-  engine is built with. GPU fallback is never among them (conventions.md).
+  engine is built with. GPU fallback is never among them (docs/conventions.md).
 * :func:`cache_settings`: what enters the engine cache key beyond the spec.
 * :func:`missing_frameworks_message`: the one SetupError message when TensorRT or the CUDA
   bindings are missing.
@@ -57,7 +57,7 @@ PRECISION_FLAGS: Mapping[str, Tuple[str, ...]] = {
     "int8": ("INT8", "FP16"),
 }
 
-#: Flags this backend never sets, whatever is asked (conventions.md: a layer the DLA cannot
+#: Flags this backend never sets, whatever is asked (docs/conventions.md: a layer the DLA cannot
 #: run fails the build instead of adding a GPU segment the simulator never sees).
 FORBIDDEN_FLAGS = ("GPU_FALLBACK",)
 
