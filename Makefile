@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: setup demo test test-all bench lint clean help
 
 help:
-	@echo "make demo      plan a DNN pair from a shipped profile and print the schedule"
+	@echo "make demo      plan a DNN pair, then run a planned pair on the CPU and measure it"
 	@echo "make test      the whole test suite (what CI runs)"
 	@echo "make test-all  the test suite plus the long runs (every cut of every DNN)"
 	@echo "make bench     benchmarks; results are written to docs/"
@@ -17,8 +17,13 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+DEMO_PROFILE := profiles/cpu_alexnet_googlenet_resnet18_mobilenet_v1.json
+
 demo: setup
 	@$(HAX_CONN_VENV)/bin/hax-conn demo
+	@echo
+	@$(HAX_CONN_VENV)/bin/hax-conn run --profile $(DEMO_PROFILE) --dnns resnet18,mobilenet_v1 \
+		--objective throughput --frames 30
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
