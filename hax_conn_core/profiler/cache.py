@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional
 
@@ -100,23 +99,11 @@ class MeasurementCache:
 
 def write_atomic(path: Path, text: str, what: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    from hax_conn_core.files import atomic_write
+
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, text.encode("utf-8"))
     except OSError as error:
         raise SetupError(f"cannot write the {what} {path}: {error.strerror or error}; set "
                          "HAX_CONN_CACHE to a writable directory or choose another --out"

@@ -18,12 +18,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from hax_conn_core.errors import SetupError
+from hax_conn_core.files import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from hax_conn_core.graph.model import Graph
@@ -153,25 +153,9 @@ class EngineCache:
                                     "sha256": hashlib.sha256(payload).hexdigest()}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(payload_path, payload)
-            _atomic_write(manifest_path, json.dumps(manifest, sort_keys=True, indent=1,
-                                                    default=str).encode())
+            atomic_write(payload_path, payload)
+            atomic_write(manifest_path, json.dumps(manifest, sort_keys=True, indent=1,
+                                                   default=str).encode())
         except OSError as error:
             raise SetupError(f"cannot write the engine cache in {self.directory}: {error}; "
                              "set HAX_CONN_CACHE to a writable directory") from None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise

@@ -14,8 +14,6 @@ imports TensorRT, and the tests drive :func:`apply_plan` with a stand-in module.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
@@ -164,18 +162,9 @@ def calibration_inputs(spec: "EngineSpec", count: int, seed: int = 0
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    from hax_conn_core.files import atomic_write
+
+    atomic_write(path, data)
 
 
 def make_calibrator(trt, cuda: "CudaApi", batches: Callable[[], Sequence[Dict[str, Any]]],
