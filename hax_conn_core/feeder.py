@@ -1,0 +1,265 @@
+"""Streams of camera images -> frame-sets on one :class:`~.runtime.session.Runtime`.
+
+``Feeder`` is what the executor nodes share (one per process, :func:`acquire`): it keeps the
+newest image of each DNN (an image replaced before it was used counts as dropped), and when the
+runtime can accept a frame-set it takes them, preprocesses them (hax_conn_core.preprocess) and
+submits them, with each image's tag. A DNN whose image is unusable fails alone (counted as a
+frame error); a DNN with no image after ``gather_s`` is left out of that frame-set. When no
+newer image waits it calls ``runtime.flush()``, so lockstep never waits for a frame-set that is
+not coming. ``set_schedule`` takes effect between frame-sets (``Runtime.swap``). Results go to
+the listeners as :class:`Output` in the runtime's collector thread. No ROS here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from hax_conn_core.errors import HaxConnError
+
+#: Recent latencies and group timings kept for statistics and the profiler node.
+HISTORY = 200
+TIMING_HISTORY = 2000
+
+
+@dataclass
+class Output:
+    """One DNN's result of one frame-set, as the executor nodes publish it."""
+
+    dnn: str
+    frame_set: int
+    schedule_id: int
+    tag: Any
+    outputs: Dict[str, Any]
+    latency_ms: float  # image offered -> outputs on the host
+    accelerator_ms: Dict[str, float]  # measured time per accelerator
+    last_accelerator: str
+
+
+@dataclass
+class DnnStats:
+    received: int = 0
+    dropped: int = 0
+    frame_errors: int = 0
+    run_errors: int = 0
+    results: int = 0
+    last_error: str = ""
+    latencies_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+class Feeder:
+    """See the module docstring. ``backend``: a backend name (get_backend), opened on start."""
+
+    def __init__(self, backend: str = "onnxruntime", device: Optional[str] = None,
+                 gather_s: float = 0.1, seed: int = 0, log: Optional[Callable] = None):
+        self.backend_name, self.device, self.gather_s, self.seed = backend, device, gather_s, seed
+        self.log = log or (lambda level, text: None)
+        self._cond = threading.Condition()
+        self._pending: Dict[str, Tuple[Any, Any, float]] = {}  # dnn -> (image, tag, offered_s)
+        self._wanted: Optional[Tuple[Any, Any]] = None  # (schedule, profile) to swap to
+        self._listeners: List[Callable[[Output], None]] = []
+        self._stats: Dict[str, DnnStats] = {}
+        self.timings: Deque[Any] = deque(maxlen=TIMING_HISTORY)
+        self.schedule = self.profile = None
+        self.runtime = self._backend = None
+        self._models: Dict[str, Any] = {}
+        self._in_flight = 0
+        self.frame_sets = 0
+        self.users = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hax-conn-feeder", daemon=True)
+
+    # --- what the nodes call -----------------------------------------------------------------
+    def start(self) -> "Feeder":
+        from hax_conn_core.runtime.backends import get_backend
+        from hax_conn_core.runtime.cache import EngineCache
+        from hax_conn_core.runtime.device import load_runtime_device
+
+        if self._backend is None:
+            device = load_runtime_device(self.device) if self.device else None
+            self._backend = get_backend(self.backend_name, device=device,
+                                        cache=EngineCache()).open()
+            self._thread.start()
+        return self
+
+    def add_listener(self, listener: Callable[[Output], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Output], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def set_schedule(self, schedule, profile) -> None:
+        """Run ``schedule`` (over ``profile``, cut to its DNNs) from the next frame-set on."""
+        with self._cond:
+            self._wanted = (schedule, profile)
+            self._cond.notify_all()
+
+    def offer(self, dnn: str, image, tag: Any = None) -> None:
+        """The newest image of ``dnn`` (a preprocess.Image); replaces one not yet used."""
+        with self._cond:
+            stats = self._stats.setdefault(dnn, DnnStats())
+            stats.received += 1
+            if dnn in self._pending:
+                stats.dropped += 1
+            self._pending[dnn] = (image, tag, time.perf_counter())
+            self._cond.notify_all()
+
+    def stats(self) -> Dict[str, DnnStats]:
+        with self._cond:
+            return dict(self._stats)
+
+    def depth(self) -> Tuple[int, int]:
+        """(frame-sets in flight, images waiting)."""
+        with self._cond:
+            return self._in_flight, len(self._pending)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        if self.runtime is not None:
+            self.runtime.close(drain=False)
+            self.runtime = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # --- the loop ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        flushed = True
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop.is_set() or self._wanted is not None
+                                    or (self.runtime is not None and self._pending
+                                        and self._in_flight < self.runtime.plan.slots),
+                                    timeout=0.05)
+                wanted, self._wanted = self._wanted, None
+                ready = self.runtime is not None and bool(self._pending) \
+                    and self._in_flight < self.runtime.plan.slots
+            if self._stop.is_set():
+                return
+            if wanted is not None:
+                self._apply(*wanted)
+                flushed = True
+            elif ready:
+                self._submit()
+                flushed = False
+            if not flushed and self.runtime is not None:
+                with self._cond:
+                    idle = not self._pending
+                if idle:
+                    self.runtime.flush()
+                    flushed = True
+
+    def _apply(self, schedule, profile) -> None:
+        from hax_conn_core.runtime.models import load_model
+        from hax_conn_core.runtime.session import Runtime
+
+        try:
+            models = {name: load_model(name, seed=self.seed) for name in schedule.assignments}
+            if self.runtime is None:
+                self.runtime = Runtime(self._backend, profile, schedule, models,
+                                       on_result=self._on_result).start()
+                start = 0
+            else:
+                start = self.runtime.swap(schedule, models, profile, timeout_s=60)
+        except HaxConnError as error:
+            self.log("error", f"schedule not applied, the previous one stays: {error}")
+            return
+        with self._cond:
+            self.schedule, self.profile, self._models = schedule, profile, models
+            for name in [n for n in self._pending if n not in models]:
+                del self._pending[name]
+        self.log("info", f"running {', '.join(schedule.assignments)} from frame-set {start}")
+
+    def _submit(self) -> None:
+        from hax_conn_core.preprocess import to_input
+
+        names = list(self._models)
+        with self._cond:  # wait a little for the DNNs whose image has not come yet
+            first = min(offered for _, _, offered in self._pending.values())
+            self._cond.wait_for(lambda: self._stop.is_set() or self._wanted is not None
+                                or all(n in self._pending for n in names),
+                                timeout=max(0.0, first + self.gather_s - time.perf_counter()))
+            taken = {n: self._pending.pop(n) for n in names if n in self._pending}
+            self._pending.clear()  # images of DNNs not running are not kept
+        frames, tags = {}, {}
+        for name, (image, tag, offered) in taken.items():
+            try:
+                frames[name] = to_input(image, self._models[name].input_shape, name=name)
+                tags[name] = (tag, offered)
+            except HaxConnError as error:
+                with self._cond:
+                    stats = self._stats.setdefault(name, DnnStats())
+                    stats.frame_errors += 1
+                    stats.last_error = str(error)
+                self.log("warn", f"frame refused: {error}")
+        if not frames:
+            return
+        with self._cond:
+            self._in_flight += 1
+        self.runtime.submit(frames, tags)
+        self.frame_sets += 1
+
+    def _on_result(self, result) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+        self.timings.extend(result.timings)
+        for name, item in result.results.items():
+            if item.tag is None:  # left out of this frame-set (no image): not an error
+                continue
+            tag, offered = item.tag
+            stats = self._stats.setdefault(name, DnnStats())
+            if not item.ok:
+                stats.run_errors += 1
+                stats.last_error = item.error
+                self.log("warn", f"inference failed: {item.error}")
+                continue
+            per_acc: Dict[str, float] = {}
+            last = ""
+            for timing in result.timings:
+                if timing.dnn == name:
+                    per_acc[timing.accelerator] = per_acc.get(timing.accelerator, 0.0) + timing.ms
+                    last = timing.accelerator
+            latency = (item.finished_s - offered) * 1e3
+            stats.results += 1
+            stats.latencies_ms.append(latency)
+            output = Output(name, result.index, result.schedule_id, tag, item.outputs, latency,
+                            per_acc, last)
+            for listener in list(self._listeners):
+                listener(output)
+
+
+_SHARED: Dict[Tuple[str, Optional[str]], Feeder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def acquire(backend: str = "onnxruntime", device: Optional[str] = None, **options) -> Feeder:
+    """The process's Feeder for ``backend`` and ``device`` (started), shared by the executor
+    nodes of one process so that they share one runtime; :func:`release` when done."""
+    with _SHARED_LOCK:
+        key = (backend, device or None)
+        feeder = _SHARED.get(key)
+        if feeder is None:
+            feeder = _SHARED[key] = Feeder(backend, device, **options).start()
+        feeder.users += 1
+        return feeder
+
+
+def release(feeder: Feeder) -> None:
+    """Give back a Feeder from :func:`acquire`; the last user closes it."""
+    with _SHARED_LOCK:
+        feeder.users -= 1
+        if feeder.users > 0:
+            return
+        for key, value in list(_SHARED.items()):
+            if value is feeder:
+                del _SHARED[key]
+    feeder.close()

@@ -1,0 +1,80 @@
+"""The executors' shared frame-set feeder, without ROS: newest image per DNN, refusals, swaps."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from hax_conn_core import feeder as feeding
+from hax_conn_core.preprocess import Image
+from hax_conn_core.replan import PlanRequest, Replanner
+
+
+def _image(encoding="rgb8", size=224, fill=100):
+    channels = 1 if encoding == "mono8" else 3
+    return Image(encoding, size, size, size * channels,
+                 np.full(size * size * channels, fill, np.uint8).tobytes())
+
+
+class _Collect:
+    def __init__(self):
+        self.outputs, self.cond = [], threading.Condition()
+
+    def __call__(self, output):
+        with self.cond:
+            self.outputs.append(output)
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout_s=120):
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self.outputs), timeout=timeout_s), \
+                f"waited {timeout_s} s; got {[(o.dnn, o.frame_set) for o in self.outputs]}"
+
+
+@pytest.fixture
+def feeder():
+    shared = feeding.acquire("onnxruntime")
+    assert feeding.acquire("onnxruntime") is shared  # one per process and backend
+    feeding.release(shared)
+    yield shared
+    feeding.release(shared)
+
+
+def test_images_in_results_out_and_a_swap_between_frame_sets(feeder):
+    planner = Replanner()
+    first = planner.plan(PlanRequest(dnns=("alexnet", "resnet18")))
+    got = _Collect()
+    feeder.add_listener(got)
+    feeder.set_schedule(first.schedule, first.profile)
+    feeder.offer("alexnet", _image(), tag="a0")
+    feeder.offer("resnet18", _image("bgr8", 300), tag="r0")
+    got.wait(lambda out: {o.dnn for o in out} == {"alexnet", "resnet18"})
+    by_dnn = {o.dnn: o for o in got.outputs}
+    assert by_dnn["alexnet"].tag == "a0" and by_dnn["resnet18"].tag == "r0"
+    assert by_dnn["alexnet"].outputs["prob"].shape == (1, 1000)
+    assert by_dnn["alexnet"].latency_ms > 0 and by_dnn["alexnet"].last_accelerator
+
+    # a malformed image fails its DNN alone
+    feeder.offer("alexnet", _image("rgba8"), tag="bad")
+    feeder.offer("resnet18", _image(), tag="r1")
+    got.wait(lambda out: any(o.tag == "r1" for o in out))
+    assert not any(o.tag == "bad" for o in got.outputs)
+    stats = feeder.stats()
+    assert stats["alexnet"].frame_errors == 1 and "rgba8" in stats["alexnet"].last_error
+
+    second = planner.plan(PlanRequest(dnns=("mobilenet_v1", "alexnet")))
+    feeder.set_schedule(second.schedule, second.profile)
+    for _ in range(50):
+        feeder.offer("mobilenet_v1", _image("mono8"), tag="m")
+        feeder.offer("alexnet", _image(), tag="a")
+        feeder.offer("resnet18", _image(), tag="dropped")  # no longer run
+        try:
+            got.wait(lambda out: any(o.dnn == "mobilenet_v1" for o in out), timeout_s=2)
+            break
+        except AssertionError:
+            continue
+    got.wait(lambda out: any(o.dnn == "mobilenet_v1" for o in out))
+    after = [o for o in got.outputs if o.dnn == "mobilenet_v1"]
+    assert {o.schedule_id for o in after} == {after[0].schedule_id}
+    assert not any(o.tag == "dropped" for o in got.outputs)
+    assert len(feeder.timings) > 0
