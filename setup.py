@@ -10,7 +10,13 @@ from glob import glob
 from setuptools import find_packages, setup
 
 NODE_EXECUTABLES = [
-    # name = module:function; CMakeLists.txt installs the same names into lib/hax_conn_ros.
+    # name = module:function; CMakeLists.txt installs the same names (scripts/nodes/) into
+    # lib/hax_conn_ros for `ros2 run` and launch files.
+    "planner = hax_conn_ros.planner_node:main",
+    "gpu_executor = hax_conn_ros.executor_node:main_gpu",
+    "dla_executor = hax_conn_ros.executor_node:main_dla",
+    "executors = hax_conn_ros.bringup:main_executors",
+    "profiler = hax_conn_ros.profiler_node:main",
 ]
 
 setup(
@@ -27,6 +33,8 @@ setup(
         ("share/hax_conn_ros/prototxts", sorted(glob("prototxts/*.prototxt"))),
         ("share/hax_conn_ros/profiles", sorted(glob("profiles/*.json"))),
         ("share/hax_conn_ros/config/devices", sorted(glob("config/devices/*.yaml"))),
+        ("share/hax_conn_ros/config", ["config/perception.yaml"]),
+        ("share/hax_conn_ros/launch", sorted(glob("launch/*.launch.py"))),
     ],
     install_requires=["numpy", "rich", "protobuf", "PyYAML"],
     extras_require={

@@ -37,6 +37,7 @@ class Output:
     latency_ms: float  # image offered -> outputs on the host
     accelerator_ms: Dict[str, float]  # measured time per accelerator
     last_accelerator: str
+    label: Any = None  # what set_schedule was given with the schedule it ran under
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Feeder:
         self.log = log or (lambda level, text: None)
         self._cond = threading.Condition()
         self._pending: Dict[str, Tuple[Any, Any, float]] = {}  # dnn -> (image, tag, offered_s)
-        self._wanted: Optional[Tuple[Any, Any]] = None  # (schedule, profile) to swap to
+        self._wanted: Optional[Tuple[Any, Any, Any]] = None  # (schedule, profile, label)
+        self._labels: Dict[int, Any] = {}  # runtime schedule_id -> label
         self._listeners: List[Callable[[Output], None]] = []
         self._stats: Dict[str, DnnStats] = {}
         self.timings: Deque[Any] = deque(maxlen=TIMING_HISTORY)
@@ -69,6 +71,9 @@ class Feeder:
         self._in_flight = 0
         self.frame_sets = 0
         self.users = 0
+        #: Accelerators whose executor node is in this process (they split the topics).
+        self.hosts: set = set()
+        self._last_wanted: Optional[Tuple[Any, Any]] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hax-conn-feeder", daemon=True)
 
@@ -92,10 +97,14 @@ class Feeder:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def set_schedule(self, schedule, profile) -> None:
-        """Run ``schedule`` (over ``profile``, cut to its DNNs) from the next frame-set on."""
+    def set_schedule(self, schedule, profile, label: Any = None) -> None:
+        """Run ``schedule`` (over ``profile``, cut to its DNNs) from the next frame-set on;
+        its results carry ``label`` (the planner's schedule number)."""
         with self._cond:
-            self._wanted = (schedule, profile)
+            if self._last_wanted == (schedule, label):
+                return  # the other executor node passed on the same schedule
+            self._last_wanted = (schedule, label)
+            self._wanted = (schedule, profile, label)
             self._cond.notify_all()
 
     def offer(self, dnn: str, image, tag: Any = None) -> None:
@@ -107,6 +116,11 @@ class Feeder:
                 stats.dropped += 1
             self._pending[dnn] = (image, tag, time.perf_counter())
             self._cond.notify_all()
+
+    def owner(self, accelerator: str) -> str:
+        """The hosted accelerator that handles a DNN whose first (or last) group runs on
+        ``accelerator``: itself when its node is here, else the first one here."""
+        return accelerator if accelerator in self.hosts or not self.hosts else min(self.hosts)
 
     def stats(self) -> Dict[str, DnnStats]:
         with self._cond:
@@ -157,7 +171,7 @@ class Feeder:
                     self.runtime.flush()
                     flushed = True
 
-    def _apply(self, schedule, profile) -> None:
+    def _apply(self, schedule, profile, label) -> None:
         from hax_conn_core.runtime.models import load_model
         from hax_conn_core.runtime.session import Runtime
 
@@ -173,6 +187,7 @@ class Feeder:
             self.log("error", f"schedule not applied, the previous one stays: {error}")
             return
         with self._cond:
+            self._labels[self.runtime.plan.schedule_id] = label
             self.schedule, self.profile, self._models = schedule, profile, models
             for name in [n for n in self._pending if n not in models]:
                 del self._pending[name]
@@ -232,7 +247,7 @@ class Feeder:
             stats.results += 1
             stats.latencies_ms.append(latency)
             output = Output(name, result.index, result.schedule_id, tag, item.outputs, latency,
-                            per_acc, last)
+                            per_acc, last, self._labels.get(result.schedule_id))
             for listener in list(self._listeners):
                 listener(output)
 
@@ -251,6 +266,12 @@ def acquire(backend: str = "onnxruntime", device: Optional[str] = None, **option
             feeder = _SHARED[key] = Feeder(backend, device, **options).start()
         feeder.users += 1
         return feeder
+
+
+def shared() -> List[Feeder]:
+    """The Feeders this process has (for the profiler node; creates none)."""
+    with _SHARED_LOCK:
+        return list(_SHARED.values())
 
 
 def release(feeder: Feeder) -> None:

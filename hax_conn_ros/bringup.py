@@ -1,0 +1,126 @@
+"""The nodes of launch/perception.launch.py in one process, without `ros2 launch`.
+
+``make_nodes(config_path, namespace, backend, context)`` builds the planner, the GPU and DLA
+executors and the profiler with the parameters of a ROS parameters file (the launch file's
+``config/perception.yaml``), then the overrides (``backend``), as launch_ros would: later
+entries win. ``spin(nodes, context)`` runs them in one MultiThreadedExecutor. ``main_executors``
+is the ``executors`` executable: both executors and the profiler in one process (what the
+launch file starts, so that the executors share one runtime), parameters from ``--ros-args``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hax_conn_core.errors import ConfigError
+
+NODE_NAMES = ("planner", "gpu_executor", "dla_executor", "profiler")
+
+
+def read_parameters(path, node: str, namespace: str = "") -> Dict[str, Any]:
+    """The parameters ``path`` (a ROS 2 parameters YAML) gives node ``node``: entries for
+    ``/**`` first, then the node's own (``node``, ``/node`` or ``/namespace/node``); nested
+    keys flattened with dots (``alexnet: {image_topic: ...}`` -> ``alexnet.image_topic``)."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"config {path}: cannot read it: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"config {path}: expected a mapping of node names to "
+                          "{ros__parameters: ...}")
+    full = "/" + "/".join(p for p in (namespace.strip("/"), node) if p)
+    values: Dict[str, Any] = {}
+    for key in dict.fromkeys(("/**", node, "/" + node, full)):
+        entry = document.get(key)
+        if entry is None:
+            continue
+        params = entry.get("ros__parameters") if isinstance(entry, dict) else None
+        if not isinstance(params, dict):
+            raise ConfigError(f"config {path}: {key}: expected a 'ros__parameters' mapping")
+        values.update(_flatten(params))
+    return values
+
+
+def _flatten(params: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def make_nodes(config_path, namespace: str = "", backend: Optional[str] = None,
+               context=None, log_level: Optional[str] = None) -> List[Any]:
+    """The four nodes with their parameters from ``config_path`` (see the module docstring)."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from hax_conn_ros.executor_node import ExecutorNode
+    from hax_conn_ros.planner_node import PlannerNode
+    from hax_conn_ros.profiler_node import ProfilerNode
+
+    def options(node: str) -> Dict[str, Any]:
+        values = read_parameters(config_path, node, namespace)
+        if backend and node.endswith("_executor"):
+            values["backend"] = backend
+        return dict(context=context, namespace=namespace or None,
+                    parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+
+    nodes: List[Any] = []
+    try:
+        nodes.append(PlannerNode(**options("planner")))
+        for acc in ("gpu", "dla"):
+            nodes.append(ExecutorNode(acc, **options(f"{acc}_executor")))
+        nodes.append(ProfilerNode(**options("profiler")))
+    except BaseException:
+        for node in nodes:
+            node.destroy_node()
+        raise
+    if log_level:
+        level = getattr(rclpy.logging.LoggingSeverity, log_level.upper())
+        for node in nodes:
+            node.get_logger().set_level(level)
+    return nodes
+
+
+def spin(nodes, context=None) -> None:
+    """Spin ``nodes`` in one MultiThreadedExecutor until shutdown (Ctrl-C, SIGTERM); then
+    destroy them. A signal is a normal end: no traceback."""
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    executor = MultiThreadedExecutor(context=context)
+    try:
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown(timeout_sec=5)
+        for node in nodes:
+            node.destroy_node()
+
+
+def main_executors(args=None) -> None:
+    """The ``executors`` executable: GPU + DLA executors and the profiler, one process."""
+    import rclpy
+
+    from hax_conn_ros.executor_node import ExecutorNode
+    from hax_conn_ros.profiler_node import ProfilerNode
+
+    rclpy.init(args=args)
+    try:
+        spin([ExecutorNode("gpu"), ExecutorNode("dla"), ProfilerNode()])
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main_executors()

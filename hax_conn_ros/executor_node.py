@@ -1,0 +1,165 @@
+"""The GPU and DLA executor nodes: one class, parameterised by accelerator (two executables).
+
+    ros2 run hax_conn_ros gpu_executor --ros-args -p alexnet.image_topic:=/cam0/image_raw
+
+Both nodes of one process share one runtime (hax_conn_core.feeder.acquire), so that their
+engines share device memory. Each subscribes to the input topics of the DNNs whose first group
+runs on its accelerator, publishes the results of those whose last group runs there (on
+``hax_conn/<dnn>/result``), and reports its figures on /diagnostics. A lone executor in its
+process does all of it. A new schedule (``planner/schedule``) takes effect between frame-sets.
+"""
+
+from __future__ import annotations
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from hax_conn_core import feeder as feeding
+from hax_conn_core.errors import HaxConnError
+from hax_conn_core.models import known_ids
+from hax_conn_core.replan import Replanner
+from hax_conn_ros import conversions
+from hax_conn_ros.msg import InferenceResult, Schedule
+from hax_conn_ros.planner_node import SCHEDULE_QOS
+
+DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
+PARAMETERS = {  # name: (default, description)
+    "backend": ("onnxruntime", "accelerator runtime: onnxruntime, cuda-sm or tensorrt"),
+    "device": ("", "device description id or .yaml path ('' = the backend's own)"),
+    "schedule_topic": ("planner/schedule", "the planner's latched schedule topic"),
+    "diagnostics_period_s": (1.0, "seconds between /diagnostics updates"),
+    **{f"{dnn}.image_topic": (DEFAULT_IMAGE_TOPIC, f"sensor_msgs/Image input of {dnn}")
+       for dnn in known_ids()},
+}
+
+
+class ExecutorNode(Node):
+    """Runs its accelerator's share of the current schedule (see the module docstring)."""
+
+    def __init__(self, accelerator: str, **kwargs):
+        super().__init__(f"{accelerator}_executor", **kwargs)
+        for name, (default, text) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=text,
+                                                                      read_only=True))
+        self.accelerator = accelerator
+        value = self.get_parameter
+        self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
+                                       log=self._log)
+        self._feeder.hosts.add(accelerator)
+        self._feeder.add_listener(self._publish_result)
+        self._profiles = Replanner()
+        self._results = {}
+        self._inputs = {}  # topic -> (subscription, [dnn, ...])
+        # Images in their own mutually exclusive group: their callbacks only hand the newest
+        # image on (inference runs on the runtime's threads), so a schedule change or a
+        # diagnostics update never waits behind a burst of images, nor they behind it.
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        # Schedule changes and diagnostics in another: both create or read the node's state.
+        self._control_group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Schedule, value("schedule_topic").value, self._on_schedule,
+                                 SCHEDULE_QOS, callback_group=self._control_group)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(value("diagnostics_period_s").value, self._publish_diagnostics,
+                          callback_group=self._control_group)
+
+    def _log(self, level: str, text: str) -> None:
+        getattr(self.get_logger(), level)(text)
+
+    def _on_schedule(self, msg) -> None:
+        try:
+            profile = self._profiles.load_profile(msg.profile).subset([d.dnn for d in msg.dnns])
+        except HaxConnError as error:
+            self.get_logger().error(f"schedule {msg.sequence} refused: {error}")
+            return
+        if msg.profile_sha256 and profile.sha256 != msg.profile_sha256:
+            self.get_logger().error(f"schedule {msg.sequence} refused: profile {msg.profile} "
+                                    "is not the one it was planned on (sha256 differs)")
+            return
+        for d in msg.dnns:
+            if d.dnn not in self._results:
+                self._results[d.dnn] = self.create_publisher(
+                    InferenceResult, f"hax_conn/{d.dnn}/result", 10)
+        self._subscribe([d.dnn for d in msg.dnns if self._mine(d.assignment[0])])
+        self._feeder.set_schedule(conversions.schedule_from_msg(msg), profile, msg.sequence)
+
+    def _mine(self, accelerator: str) -> bool:
+        return self._feeder.owner(accelerator) == self.accelerator
+
+    def _subscribe(self, dnns) -> None:
+        wanted = {}
+        for dnn in dnns:
+            wanted.setdefault(self.get_parameter(f"{dnn}.image_topic").value, []).append(dnn)
+        for topic in [t for t in self._inputs if t not in wanted]:
+            self.destroy_subscription(self._inputs.pop(topic)[0])
+        for topic, names in wanted.items():
+            if topic in self._inputs:
+                self._inputs[topic][1][:] = names
+                continue
+            self._inputs[topic] = (self.create_subscription(
+                Image, topic, lambda msg, names=names: self._on_image(msg, names),
+                qos_profile_sensor_data, callback_group=self._image_group), names)
+
+    def _on_image(self, msg, names) -> None:
+        image = conversions.image_from_msg(msg)
+        for dnn in names:
+            self._feeder.offer(dnn, image, msg.header)
+
+    def _publish_result(self, output) -> None:
+        publisher = self._results.get(output.dnn)
+        if publisher is not None and self._mine(output.last_accelerator):
+            publisher.publish(conversions.result_to_msg(output, output.tag))
+
+    def _publish_diagnostics(self) -> None:
+        schedule = self._feeder.schedule
+        mine = [n for n, accs in schedule.assignments.items() if self._mine(accs[0])] \
+            if schedule is not None else []
+        stats = {n: s for n, s in self._feeder.stats().items() if n in mine}
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [conversions.diagnostic_status(
+            f"hax_conn: {self.get_name()}", self.accelerator, stats, self._feeder.depth(),
+            ", ".join(schedule.assignments) if schedule is not None else None)]
+        self._diagnostics.publish(msg)
+
+    def destroy_node(self):
+        # The runtime holds the engines (device memory): the last node of the process frees it.
+        self._feeder.remove_listener(self._publish_result)
+        self._feeder.hosts.discard(self.accelerator)
+        feeding.release(self._feeder)
+        return super().destroy_node()
+
+
+def run(accelerators, args=None) -> None:
+    """Spin executor nodes (one per accelerator) in one process until shut down."""
+    rclpy.init(args=args)
+    nodes = []
+    try:
+        nodes = [ExecutorNode(acc) for acc in accelerators]
+        executor = MultiThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main_gpu(args=None):
+    run(["gpu"], args)
+
+
+def main_dla(args=None):
+    run(["dla"], args)
+
+
+if __name__ == "__main__":
+    main_gpu()
