@@ -146,6 +146,15 @@ class Feeder:
 
     # --- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
+        try:
+            self._run()
+        except Exception:  # noqa: BLE001 - our bug: say so loudly, the nodes keep running
+            import logging
+
+            logging.getLogger(__name__).exception("hax_conn feeder stopped (a bug: report it)")
+            self.log("error", "the feeder stopped on an internal error (a bug: report it)")
+
+    def _run(self) -> None:
         flushed = True
         while not self._stop.is_set():
             with self._cond:

@@ -69,7 +69,13 @@ class ExecutorNode(Node):
                           callback_group=self._control_group)
 
     def _log(self, level: str, text: str) -> None:
-        getattr(self.get_logger(), level)(text)
+        # One call site per severity: rclpy refuses a call site whose severity changes.
+        if level == "info":
+            self.get_logger().info(text)
+        elif level == "error":
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warning(text)
 
     def _on_schedule(self, msg) -> None:
         try:

@@ -93,7 +93,7 @@ class PlannerNode(Node):
         try:
             self._replanner.check(self._request(parameters))
         except HaxConnError as error:
-            self.get_logger().warn(f"refused: {error}; the current schedule stays")
+            self.get_logger().warning(f"refused: {error}; the current schedule stays")
             return SetParametersResult(successful=False, reason=str(error))
         self._dirty = True
         return SetParametersResult(successful=True)
