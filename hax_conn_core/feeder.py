@@ -12,6 +12,7 @@ the listeners as :class:`Output` in the runtime's collector thread. No ROS here.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -55,9 +56,10 @@ class Feeder:
     """See the module docstring. ``backend``: a backend name (get_backend), opened on start."""
 
     def __init__(self, backend: str = "onnxruntime", device: Optional[str] = None,
-                 gather_s: float = 0.1, seed: int = 0, log: Optional[Callable] = None):
+                 gather_s: float = 0.1, seed: int = 0, log=None):
         self.backend_name, self.device, self.gather_s, self.seed = backend, device, gather_s, seed
-        self.log = log or (lambda level, text: None)
+        # Anything with info/warning/error (a logging.Logger, an rclpy node's logger).
+        self.log = log or logging.getLogger(__name__)
         self._cond = threading.Condition()
         self._pending: Dict[str, Tuple[Any, Any, float]] = {}  # dnn -> (image, tag, offered_s)
         self._wanted: Optional[Tuple[Any, Any, Any]] = None  # (schedule, profile, label)
@@ -149,10 +151,8 @@ class Feeder:
         try:
             self._run()
         except Exception:  # noqa: BLE001 - our bug: say so loudly, the nodes keep running
-            import logging
-
             logging.getLogger(__name__).exception("hax_conn feeder stopped (a bug: report it)")
-            self.log("error", "the feeder stopped on an internal error (a bug: report it)")
+            self.log.error("the feeder stopped on an internal error (a bug: report it)")
 
     def _run(self) -> None:
         flushed = True
@@ -193,14 +193,14 @@ class Feeder:
             else:
                 start = self.runtime.swap(schedule, models, profile, timeout_s=60)
         except HaxConnError as error:
-            self.log("error", f"schedule not applied, the previous one stays: {error}")
+            self.log.error(f"schedule not applied, the previous one stays: {error}")
             return
         with self._cond:
             self._labels[self.runtime.plan.schedule_id] = label
             self.schedule, self.profile, self._models = schedule, profile, models
             for name in [n for n in self._pending if n not in models]:
                 del self._pending[name]
-        self.log("info", f"running {', '.join(schedule.assignments)} from frame-set {start}")
+        self.log.info(f"running {', '.join(schedule.assignments)} from frame-set {start}")
 
     def _submit(self) -> None:
         from hax_conn_core.preprocess import to_input
@@ -223,7 +223,7 @@ class Feeder:
                     stats = self._stats.setdefault(name, DnnStats())
                     stats.frame_errors += 1
                     stats.last_error = str(error)
-                self.log("warn", f"frame refused: {error}")
+                self.log.warning(f"frame refused: {error}")
         if not frames:
             return
         with self._cond:
@@ -244,7 +244,7 @@ class Feeder:
             if not item.ok:
                 stats.run_errors += 1
                 stats.last_error = item.error
-                self.log("warn", f"inference failed: {item.error}")
+                self.log.warning(f"inference failed: {item.error}")
                 continue
             per_acc: Dict[str, float] = {}
             last = ""

@@ -106,20 +106,27 @@ def spin(nodes, context=None) -> None:
             node.destroy_node()
 
 
-def main_executors(args=None) -> None:
-    """The ``executors`` executable: GPU + DLA executors and the profiler, one process."""
+def run_nodes(make, args=None) -> None:
+    """A node file's main(): rclpy.init, the nodes ``make()`` returns, spin, Ctrl-C and an
+    external shutdown as a normal end, shut down in ``finally`` (Humble's form)."""
     import rclpy
-
-    from hax_conn_ros.executor_node import ExecutorNode
-    from hax_conn_ros.profiler_node import ProfilerNode
+    from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=args)
     try:
-        spin([ExecutorNode("gpu"), ExecutorNode("dla"), ProfilerNode()])
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        spin(make())
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         rclpy.try_shutdown()
+
+
+def main_executors(args=None) -> None:
+    """The ``executors`` executable: GPU + DLA executors and the profiler, one process."""
+    from hax_conn_ros.executor_node import ExecutorNode
+    from hax_conn_ros.profiler_node import ProfilerNode
+
+    run_nodes(lambda: [ExecutorNode("gpu"), ExecutorNode("dla"), ProfilerNode()], args)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ process does all of it. A new schedule (``planner/schedule``) takes effect betwe
 
 from __future__ import annotations
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -50,7 +48,7 @@ class ExecutorNode(Node):
         self.accelerator = accelerator
         value = self.get_parameter
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
-                                       log=self._log)
+                                       log=self.get_logger())
         self._feeder.hosts.add(accelerator)
         self._feeder.add_listener(self._publish_result)
         self._profiles = Replanner()
@@ -67,15 +65,6 @@ class ExecutorNode(Node):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(value("diagnostics_period_s").value, self._publish_diagnostics,
                           callback_group=self._control_group)
-
-    def _log(self, level: str, text: str) -> None:
-        # One call site per severity: rclpy refuses a call site whose severity changes.
-        if level == "info":
-            self.get_logger().info(text)
-        elif level == "error":
-            self.get_logger().error(text)
-        else:
-            self.get_logger().warning(text)
 
     def _on_schedule(self, msg) -> None:
         try:
@@ -141,30 +130,16 @@ class ExecutorNode(Node):
         return super().destroy_node()
 
 
-def run(accelerators, args=None) -> None:
-    """Spin executor nodes (one per accelerator) in one process until shut down."""
-    rclpy.init(args=args)
-    nodes = []
-    try:
-        nodes = [ExecutorNode(acc) for acc in accelerators]
-        executor = MultiThreadedExecutor()
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
-
-
 def main_gpu(args=None):
-    run(["gpu"], args)
+    from hax_conn_ros.bringup import run_nodes
+
+    run_nodes(lambda: [ExecutorNode("gpu")], args)
 
 
 def main_dla(args=None):
-    run(["dla"], args)
+    from hax_conn_ros.bringup import run_nodes
+
+    run_nodes(lambda: [ExecutorNode("dla")], args)
 
 
 if __name__ == "__main__":
