@@ -232,6 +232,10 @@ class Feeder:
         self.frame_sets += 1
 
     def _on_result(self, result) -> None:
+        try:  # the runtime also queues every result for get_result(): keep that queue empty
+            self.runtime.get_result(timeout_s=0.001)
+        except HaxConnError:
+            pass
         with self._cond:
             self._in_flight -= 1
             self._cond.notify_all()

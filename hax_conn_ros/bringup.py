@@ -71,6 +71,11 @@ def make_nodes(config_path, namespace: str = "", backend: Optional[str] = None,
         return dict(context=context, namespace=namespace or None,
                     parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
 
+    if log_level:  # before the nodes exist, so that their first lines obey it too
+        level = getattr(rclpy.logging.LoggingSeverity, log_level.upper())
+        for name in NODE_NAMES:
+            rclpy.logging.set_logger_level(".".join(p for p in (namespace.strip("/"), name)
+                                                    if p), level)
     nodes: List[Any] = []
     try:
         nodes.append(PlannerNode(**options("planner")))
@@ -81,10 +86,6 @@ def make_nodes(config_path, namespace: str = "", backend: Optional[str] = None,
         for node in nodes:
             node.destroy_node()
         raise
-    if log_level:
-        level = getattr(rclpy.logging.LoggingSeverity, log_level.upper())
-        for node in nodes:
-            node.get_logger().set_level(level)
     return nodes
 
 
