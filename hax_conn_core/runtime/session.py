@@ -373,10 +373,13 @@ class Runtime:
         if self.on_result is not None:
             try:
                 self.on_result(result)
-            except Exception:  # noqa: BLE001 - a caller's callback never stops the collector
+            except Exception as error:  # noqa: BLE001 - a caller's callback never stops it
                 import logging
+                import os
 
-                logging.getLogger(__name__).exception("on_result callback failed")
+                logging.getLogger(__name__).error(
+                    "frame-set %d: the on_result callback failed: %s: %s", result.index,
+                    type(error).__name__, error, exc_info=bool(os.environ.get("HAX_CONN_DEBUG")))
 
 
 def release_engines(pool: Dict[Tuple, Any]) -> None:
