@@ -89,12 +89,12 @@ def make_nodes(config_path, namespace: str = "", backend: Optional[str] = None,
     return nodes
 
 
-def spin(nodes, context=None) -> None:
-    """Spin ``nodes`` in one MultiThreadedExecutor until shutdown (Ctrl-C, SIGTERM); then
-    destroy them. A signal is a normal end: no traceback."""
+def spin(nodes, context=None, threads: Optional[int] = None) -> None:
+    """Spin ``nodes`` in one MultiThreadedExecutor (``threads``: Defaults to rclpy's, the CPU
+    count) until shutdown (Ctrl-C, SIGTERM); then destroy them. A signal is a normal end."""
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
-    executor = MultiThreadedExecutor(context=context)
+    executor = MultiThreadedExecutor(num_threads=threads, context=context)
     try:
         for node in nodes:
             executor.add_node(node)
