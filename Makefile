@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: setup demo test test-all bench lint clean help
 
 help:
-	@echo "make demo      plan a DNN pair, then run a planned pair on the CPU and measure it"
+	@echo "make demo      plan a DNN pair, run one on the CPU, then the ROS 2 nodes with a live DNN swap"
 	@echo "make test      the whole test suite (what CI runs)"
 	@echo "make test-all  the test suite plus the long runs (every cut of every DNN)"
 	@echo "make bench     benchmarks; results are written to docs/"
@@ -24,6 +24,8 @@ demo: setup
 	@echo
 	@$(HAX_CONN_VENV)/bin/hax-conn run --profile $(DEMO_PROFILE) --dnns resnet18,mobilenet_v1 \
 		--objective throughput --frames 30
+	@echo
+	@$(HAX_CONN_VENV)/bin/hax-conn demo --ros
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
