@@ -25,7 +25,7 @@ demo: setup
 	@$(HAX_CONN_VENV)/bin/hax-conn run --profile $(DEMO_PROFILE) --dnns resnet18,mobilenet_v1 \
 		--objective throughput --frames 30
 	@echo
-	@$(HAX_CONN_VENV)/bin/hax-conn demo --ros
+	@$(HAX_CONN_VENV)/bin/hax-conn ros-demo
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

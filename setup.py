@@ -45,6 +45,7 @@ setup(
     entry_points={
         "console_scripts": ["hax-conn = hax_conn_core.cli.main:main"] + NODE_EXECUTABLES,
         # Subcommands contributed by packages other than the core (which never imports ROS).
-        "hax_conn.commands": ["bringup = hax_conn_ros.bringup_command:BringupCommand"],
+        "hax_conn.commands": ["bringup = hax_conn_ros.bringup_command:BringupCommand",
+                              "ros-demo = hax_conn_ros.demo_command:RosDemoCommand"],
     },
 )

@@ -1,4 +1,4 @@
-"""`hax-conn demo --ros`: the nodes on onnxruntime, camera images in, a DNN-set change live.
+"""`hax-conn ros-demo`: the nodes on onnxruntime, camera images in, a DNN-set change live.
 
 Starts the planner, both executors and the profiler in-process with config/perception.yaml
 (onnxruntime, the shipped CPU profile), and a demo node that publishes 224x224 images on

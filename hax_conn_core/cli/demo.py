@@ -18,9 +18,7 @@ class DemoCommand(Command):
     artifact's words beside the GPU-only, GPU&DLA, Herald and H2H baselines. Needs no GPU and no
     ROS. The options are those of 'hax-conn plan'.
 
-    With --ros: bring the ROS 2 nodes up in-process on onnxruntime with the shipped CPU profile,
-    publish camera images, change the DNN set through the planner's parameter service, print
-    the schedules and per-DNN result latencies, and shut down (about a minute; docs/ros.md).
+    The ROS 2 nodes have their own demo: 'hax-conn ros-demo' (docs/ros.md).
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -28,23 +26,11 @@ class DemoCommand(Command):
         add_json_option(parser)
         parser.add_argument("--plot", metavar="gantt.png",
                             help="draw a Gantt chart of the plan (matplotlib)")
-        parser.add_argument("--ros", action="store_true",
-                            help="run the ROS 2 nodes instead (needs rclpy; other options "
-                                 "are ignored)")
 
     def run(self, args: argparse.Namespace) -> int:
         from hax_conn_core.profile import load_profile
         from hax_conn_core.resources import data_dir
 
-        if args.ros:
-            try:
-                from hax_conn_ros.demo import run_demo
-            except ImportError as error:
-                from hax_conn_core.errors import SetupError
-
-                raise SetupError(f"--ros needs rclpy and hax_conn_ros ({error}); run "
-                                 "'make setup', or use the planner-only demo") from None
-            return run_demo()
         check_plan_options(args)
         path = data_dir("profiles") / DEMO_PROFILE
         profile = select_dnns(load_profile(path), args.dnns)
