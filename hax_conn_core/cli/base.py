@@ -32,18 +32,6 @@ class Command:
         raise NotImplementedError
 
 
-class PendingCommand(Command):
-    """A subcommand whose implementation has not landed yet: it explains itself and exits 2."""
-
-    arrives_with: ClassVar[str] = ""
-
-    def run(self, args: argparse.Namespace) -> int:
-        from hax_conn_core.errors import SetupError
-
-        raise SetupError(f"'hax-conn {self.name}' is not available in this version yet; "
-                         f"it arrives with {self.arrives_with}")
-
-
 def add_profile_option(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """``--profile P.json``: a hax-conn-profile file."""
     parser.add_argument("--profile", required=required, metavar="P.json",
