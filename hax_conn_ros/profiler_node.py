@@ -10,9 +10,7 @@ jetson-stats on a Jetson, NVML on a discrete GPU, source ``unavailable`` with Na
 
 from __future__ import annotations
 
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from hax_conn_core import feeder as feeding
@@ -69,17 +67,9 @@ def _recent(feeder):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ProfilerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    from hax_conn_ros.bringup import run_nodes
+
+    run_nodes(lambda: [ProfilerNode()], args)
 
 
 if __name__ == "__main__":
