@@ -1,0 +1,164 @@
+"""What a DNN's output tensors become in a result: its top-k classes, or the tensors themselves.
+
+Each model chooses one (docs/outputs.md):
+
+``classify``
+    The first output, flattened, is one score per class (the paper DNNs end in Softmax, so the
+    scores are probabilities). The ``top_k`` best, best first (ties: lower index first), with
+    their names from a labels file (line i names class i) or, without one, indices only.
+``raw``
+    Every output tensor as it is: name, shape and data (float32, row-major), for detectors,
+    segmenters and anything else whose outputs are not one score per class.
+
+Bad settings are ConfigErrors naming the model and what was expected: an unknown choice, a
+``top_k`` below 1 or above the number of classes, a labels file that cannot be read or whose
+line count is not the number of classes. No ROS here: the nodes turn the results into messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from hax_conn_core.errors import ConfigError
+
+CLASSIFY = "classify"
+RAW = "raw"
+KINDS = (CLASSIFY, RAW)
+DEFAULT_TOP_K = 5
+#: The keys an ``outputs:`` entry may have.
+KEYS = ("kind", "top_k", "labels")
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """One model's choice: ``kind`` (classify | raw), and for classify ``top_k`` and
+    ``labels`` (a labels file's path, or None for indices only)."""
+
+    kind: str = CLASSIFY
+    top_k: int = DEFAULT_TOP_K
+    labels: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """The best classes, best first: their indices, scores and (with a labels file) names."""
+
+    class_ids: Tuple[int, ...]
+    scores: Tuple[float, ...]
+    names: Tuple[str, ...] = ()  # empty without a labels file
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """One output tensor: its graph name, shape and values (float32, flat, row-major)."""
+
+    name: str
+    shape: Tuple[int, ...]
+    data: np.ndarray
+
+
+@dataclass(frozen=True)
+class RawOutputs:
+    """Every output tensor of the DNN, in the graph's output order."""
+
+    tensors: Tuple[OutputTensor, ...]
+
+
+PostprocessResult = Union[ClassifyResult, RawOutputs]
+
+
+def parse_outputs_config(entry: Optional[Mapping[str, Any]], where: str) -> OutputsConfig:
+    """An ``outputs:`` mapping (missing keys take the defaults) -> OutputsConfig.
+
+    ``labels`` of '' or None means indices only. ``where`` names the entry in errors.
+    """
+    entry = dict(entry or {})
+    unknown = sorted(set(entry) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected "
+                          f"{', '.join(KEYS)}")
+    kind = entry.get("kind", CLASSIFY)
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind {kind!r} is unknown; expected one of "
+                          f"{', '.join(KINDS)}")
+    top_k = entry.get("top_k", DEFAULT_TOP_K)
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ConfigError(f"{where}: top_k {top_k!r}; expected an integer >= 1")
+    labels = entry.get("labels") or None
+    if labels is not None and not isinstance(labels, (str, Path)):
+        raise ConfigError(f"{where}: labels {labels!r}; expected a path to a labels file "
+                          "(one class name per line) or '' for indices")
+    return OutputsConfig(kind=kind, top_k=int(top_k),
+                         labels=None if labels is None else str(labels))
+
+
+def read_labels(path: Union[str, Path], where: str) -> Tuple[str, ...]:
+    """Class names, one per line (line i names class i); trailing blank lines are ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError(f"{where}: cannot read labels file {path}: {reason}; expected a "
+                          "text file with one class name per line") from None
+    names = [line.strip() for line in text.splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise ConfigError(f"{where}: labels file {path} is empty; expected one class name "
+                          "per line")
+    return tuple(names)
+
+
+class Postprocessor:
+    """Applies one model's OutputsConfig to its output tensors (labels read once, here)."""
+
+    def __init__(self, config: OutputsConfig, dnn: str):
+        self.config = config
+        self.dnn = dnn
+        self._where = f"{dnn}: outputs"
+        self.labels: Tuple[str, ...] = () if config.labels is None or config.kind == RAW \
+            else read_labels(config.labels, self._where)
+
+    def check(self, output_shapes: Mapping[str, Sequence[int]]) -> None:
+        """ConfigError unless the config fits outputs of these shapes (name -> shape)."""
+        if self.config.kind == RAW:
+            return
+        if not output_shapes:
+            raise ConfigError(f"{self._where}: the model has no outputs; expected one with a "
+                              "score per class for 'classify'")
+        name, shape = next(iter(output_shapes.items()))
+        classes = int(np.prod(tuple(shape), dtype=np.int64))
+        if self.config.top_k > classes:
+            raise ConfigError(f"{self._where}: top_k {self.config.top_k} exceeds the "
+                              f"{classes} classes of output {name!r} {tuple(shape)}; expected "
+                              f"1 to {classes}")
+        if self.labels and len(self.labels) != classes:
+            raise ConfigError(f"{self._where}: labels file {self.config.labels} names "
+                              f"{len(self.labels)} classes, output {name!r} {tuple(shape)} "
+                              f"has {classes}; expected one line per class")
+
+    def __call__(self, outputs: Mapping[str, Any]) -> PostprocessResult:
+        """The DNN's outputs (name -> array, the graph's output order) -> its result."""
+        arrays = {name: np.asarray(value) for name, value in outputs.items()}
+        self.check({name: array.shape for name, array in arrays.items()})
+        if self.config.kind == RAW:
+            return RawOutputs(tuple(
+                OutputTensor(name=name, shape=tuple(int(d) for d in array.shape),
+                             data=np.ascontiguousarray(array, np.float32).reshape(-1))
+                for name, array in arrays.items()))
+        scores = np.asarray(next(iter(arrays.values())), np.float32).reshape(-1)
+        # Stable sort of the negated scores: best first, equal scores by lower index.
+        best = np.argsort(-scores, kind="stable")[:self.config.top_k]
+        return ClassifyResult(class_ids=tuple(int(i) for i in best),
+                              scores=tuple(float(scores[i]) for i in best),
+                              names=tuple(self.labels[i] for i in best) if self.labels else ())
+
+
+def make_postprocessor(entry: Optional[Mapping[str, Any]], dnn: str,
+                       where: Optional[str] = None) -> Postprocessor:
+    """A Postprocessor from an ``outputs:`` mapping (None: classify, top-5, indices)."""
+    return Postprocessor(parse_outputs_config(entry, where or f"{dnn}: outputs"), dnn)
