@@ -39,6 +39,7 @@ class Output:
     accelerator_ms: Dict[str, float]  # measured time per accelerator
     last_accelerator: str
     label: Any = None  # what set_schedule was given with the schedule it ran under
+    weights: str = ""  # which weights computed the outputs (RuntimeModel.weights_id)
 
 
 @dataclass
@@ -260,7 +261,8 @@ class Feeder:
             stats.results += 1
             stats.latencies_ms.append(latency)
             output = Output(name, result.index, result.schedule_id, tag, item.outputs, latency,
-                            per_acc, last, self._labels.get(result.schedule_id))
+                            per_acc, last, self._labels.get(result.schedule_id),
+                            weights=item.weights)
             for listener in list(self._listeners):
                 listener(output)
 

@@ -1,9 +1,9 @@
-"""Weights from a binary ``.caffemodel`` (a serialised NetParameter with blobs)."""
+"""Weights from (and to) a binary ``.caffemodel`` (a serialised NetParameter with blobs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from hax_conn_core.errors import ModelError
 from hax_conn_core.graph.model import (
@@ -99,16 +99,46 @@ def _fit(graph: Graph, name: str, blobs: List, where: str) -> List:
     fitted = []
     for i, (blob, shape) in enumerate(zip(blobs, expected)):
         if tuple(blob.shape) != shape:
-            if blob.size != _count(shape):
-                raise ModelError(f"{where} blob {i}: shape {tuple(blob.shape)}; expected "
-                                 f"{shape}")
+            # Only legacy 4-D padding ((1, 1, O, K) for (O, K)) is reshaped: the same number
+            # of values in another arrangement (a transposed matrix) is a different network.
+            if _strip_leading_ones(tuple(blob.shape)) != _strip_leading_ones(shape):
+                raise ModelError(f"{where} blob {i}: the caffemodel's shape "
+                                 f"{tuple(blob.shape)} does not match {shape}, what the "
+                                 f"prototxt's {layer.type} layer {layer.name!r} expects")
             blob = blob.reshape(shape)
         fitted.append(blob)
     return fitted
 
 
-def _count(shape: Tuple[int, ...]) -> int:
-    total = 1
-    for d in shape:
-        total *= d
-    return total
+def _strip_leading_ones(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def write_caffemodel(path: Union[str, Path], weights: Mapping[str, Sequence["numpy.ndarray"]],
+                     graph: Optional[Graph] = None) -> None:
+    """Write ``weights`` (layer name -> blobs in Caffe order, as load_caffemodel_weights
+    gives them) as a binary caffemodel, one LayerParameter per layer with its blobs' N-D shapes
+    (and, given ``graph``, the net's name and each layer's type)."""
+    import numpy as np
+
+    from hax_conn_core.files import atomic_write
+    from hax_conn_core.graph.caffe_schema import message_class
+
+    net = message_class("NetParameter")()
+    if graph is not None:
+        net.name = graph.name
+    for name, blobs in weights.items():
+        entry = net.layer.add(name=name)
+        if graph is not None:
+            entry.type = graph.layer(name).type
+        for array in blobs:
+            array = np.asarray(array, np.float32)
+            blob = entry.blobs.add()
+            blob.shape.dim.extend(int(d) for d in array.shape)
+            blob.data.extend(array.reshape(-1).tolist())
+    try:
+        atomic_write(path, net.SerializeToString())
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot write the caffemodel: {exc.strerror or exc}") from None

@@ -32,7 +32,8 @@ class FrameSetState:
         self.frames = frames
         self.released_s = time.perf_counter()
         self.results: Dict[str, DnnResult] = {
-            name: DnnResult(dnn=name, frame_set=index, tag=tags.get(name))
+            name: DnnResult(dnn=name, frame_set=index, tag=tags.get(name),
+                            weights=_weights_id(epoch.plan, name))
             for name in list(epoch.plan.dnns) + [n for n in errors if n not in epoch.plan.dnns]}
         self.timings: List[GroupTiming] = []
         self._launches: Dict[Tuple[str, int], Launch] = {}
@@ -135,3 +136,8 @@ class Epoch:
                 if self.closed or stop.is_set():
                     return None
                 self._cond.wait(POLL_S)
+
+
+def _weights_id(plan, dnn: str) -> str:
+    model = plan.models.get(dnn)
+    return "" if model is None else model.weights_id

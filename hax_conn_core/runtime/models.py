@@ -65,9 +65,7 @@ def load_model(name: str, seed: int = 0,
                weights: Optional[Union[str, Path]] = None) -> RuntimeModel:
     """The DNN ``name`` (a registered id, docs/conventions.md) with its weights."""
     from hax_conn_core.graph.prototxt import load_prototxt
-    from hax_conn_core.graph.weights import load_weights, seeded_weights
     from hax_conn_core.models import get_model
-    from hax_conn_core.runtime.backends.onnxrt import run_onnx
 
     key = (name, seed, None if weights is None else str(Path(weights).resolve()))
     with _LOCK:
@@ -79,17 +77,28 @@ def load_model(name: str, seed: int = 0,
     if tuple(graph.shape(graph.inputs[0])) != tuple(info.input_shape):
         raise ModelError(f"{info.prototxt}: input shape {graph.shape(graph.inputs[0])}; the "
                          f"registry says {info.input_shape}")
-    if weights is None:
-        blobs = seeded_weights(graph, seed, run=run_onnx)
-        weights_id = f"seeded:{seed}"
-    else:
-        path = Path(weights)
-        blobs = load_weights(path, graph)
-        weights_id = f"file:{path.name}:{_file_sha256(path)[:16]}"
-    model = RuntimeModel(name=name, graph=graph, weights=blobs, weights_id=weights_id)
+    model = model_with_weights(name, graph, seed, weights)
     with _LOCK:
         _LOADED.setdefault(key, model)
         return _LOADED[key]
+
+
+def model_with_weights(name: str, graph, seed: int = 0,
+                       weights: Optional[Union[str, Path]] = None) -> RuntimeModel:
+    """``graph`` as a RuntimeModel: with the weights of the file ``weights`` (.caffemodel or
+    .onnx, checked against the graph), seeded ones only when none is given; ``weights_id``
+    says which (``file:<name>:<sha256 prefix>`` or ``seeded:<seed>``)."""
+    from hax_conn_core.graph.weights import load_weights, seeded_weights
+    from hax_conn_core.runtime.backends.onnxrt import run_onnx
+
+    if weights is None:
+        return RuntimeModel(name=name, graph=graph,
+                            weights=seeded_weights(graph, seed, run=run_onnx),
+                            weights_id=f"seeded:{seed}")
+    path = Path(weights)
+    blobs = load_weights(path, graph)
+    return RuntimeModel(name=name, graph=graph, weights=blobs,
+                        weights_id=f"file:{path.name}:{_file_sha256(path)[:16]}")
 
 
 def _file_sha256(path: Path) -> str:

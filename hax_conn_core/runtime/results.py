@@ -22,7 +22,8 @@ class GroupTiming:
 
 @dataclass
 class DnnResult:
-    """One DNN's result in one frame-set: its outputs on the host, or the error that failed it.
+    """One DNN's result in one frame-set: its outputs on the host, or the error that failed it,
+    and which weights it ran with (``seeded:<seed>`` or ``file:<name>:<sha256 prefix>``).
 
     ``tag`` is what the caller submitted with the frame (e.g. the image's header), returned
     untouched so that a result is always matched with its input.
@@ -34,6 +35,7 @@ class DnnResult:
     outputs: Optional[Dict[str, np.ndarray]] = None
     error: Optional[str] = None
     finished_s: float = math.nan  # perf_counter() when the outputs were on the host
+    weights: str = ""  # the model's weights_id: which weights computed the outputs
 
     @property
     def ok(self) -> bool:

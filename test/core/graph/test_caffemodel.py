@@ -5,8 +5,9 @@ import pytest
 
 from hax_conn_core.errors import ModelError
 from hax_conn_core.graph.caffe_schema import message_class
-from hax_conn_core.graph.caffemodel import load_caffemodel_weights
+from hax_conn_core.graph.caffemodel import load_caffemodel_weights, write_caffemodel
 from hax_conn_core.graph.prototxt import parse_prototxt
+from hax_conn_core.graph.weights import load_weights, seeded_weights
 
 from . import nets
 
@@ -67,3 +68,35 @@ def test_not_a_caffemodel(tmp_path):
     path.write_bytes(b"\xff\xff\xff\xff")
     with pytest.raises(ModelError, match="not a binary caffemodel"):
         load_caffemodel_weights(path)
+
+
+@pytest.mark.parametrize("layer_name, stored, expected", [
+    ("conv1", (4, 3, 5, 5), (4, 3, 3, 3)),   # another kernel size: other value count
+    ("fc", (64, 10), (10, 64)),              # transposed: same count, still a mismatch
+])
+def test_blob_shapes_unlike_the_prototxt_name_the_layer_and_both_shapes(
+        tmp_path, layer_name, stored, expected):
+    graph = parse_prototxt(nets.CHAIN)
+    weights = {"conv1": [np.zeros((4, 3, 3, 3), np.float32), np.zeros(4, np.float32)],
+               "conv2": [np.zeros((4, 4, 3, 3), np.float32), np.zeros(4, np.float32)],
+               "fc": [np.zeros((10, 64), np.float32), np.zeros(10, np.float32)]}
+    weights[layer_name][0] = np.zeros(stored, np.float32)
+    path = tmp_path / "w.caffemodel"
+    write_caffemodel(path, weights, graph)
+    with pytest.raises(ModelError) as error:
+        load_weights(path, graph)
+    message = str(error.value)
+    assert f"layer {layer_name!r}" in message and "\n" not in message
+    assert str(stored) in message and str(expected) in message
+
+
+def test_the_writer_round_trips_through_the_reader(tmp_path):
+    graph = parse_prototxt(nets.CHAIN)
+    weights = seeded_weights(graph, 5)
+    path = tmp_path / "w.caffemodel"
+    write_caffemodel(path, weights, graph)
+    loaded = load_weights(path, graph)
+    assert set(loaded) == set(weights)
+    for name, blobs in weights.items():
+        for got, want in zip(loaded[name], blobs):
+            np.testing.assert_array_equal(got, want)
