@@ -85,7 +85,7 @@ class BenchCommand(Command):
 def run_runtime_bench(profile, sets, objectives, args) -> Dict[str, Any]:
     from hax_conn_core.cli.run import open_backend
     from hax_conn_core.planner import plan
-    from hax_conn_core.runtime.compare import compare_schedules
+    from hax_conn_core.runtime.compare import compare_schedules, versus_best
     from hax_conn_core.runtime.models import load_model
 
     backend = open_backend(args)
@@ -105,9 +105,7 @@ def run_runtime_bench(profile, sets, objectives, args) -> Dict[str, Any]:
                       file=sys.stderr)
                 measured = compare_schedules(backend, sub, schedules, models,
                                              rounds=args.rounds, frames=args.frames)
-                best = min((m["median_ms"], label) for label, m in measured.items()
-                           if label != "HaX-CoNN")
-                ours = measured["HaX-CoNN"]
+                best, gain, tie = versus_best(measured, "HaX-CoNN")
                 rows.append({
                     "dnns": list(names), "objective": objective,
                     "schedules": {label: {
@@ -116,11 +114,7 @@ def run_runtime_bench(profile, sets, objectives, args) -> Dict[str, Any]:
                         "assignment": {k: list(v) for k, v in
                                        schedules[label].assignments.items()},
                         **measured[label]} for label in schedules},
-                    "best_baseline": best[1],
-                    "gain_over_best_baseline": 1 - ours["median_ms"] / best[0],
-                    "tie": ours["min_ms"] <= best[0] <= ours["max_ms"]
-                    or measured[best[1]]["min_ms"] <= ours["median_ms"]
-                    <= measured[best[1]]["max_ms"],
+                    "best_baseline": best, "gain_over_best_baseline": gain, "tie": tie,
                 })
     finally:
         backend.close()

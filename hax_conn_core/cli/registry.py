@@ -23,6 +23,7 @@ BUILTIN_COMMANDS: Dict[str, str] = {
     "plan": "hax_conn_core.cli.plan:PlanCommand",
     "simulate": "hax_conn_core.cli.simulate:SimulateCommand",
     "run": "hax_conn_core.cli.run:RunCommand",
+    "validate": "hax_conn_core.cli.validate:ValidateCommand",
     "bench": "hax_conn_core.cli.bench:BenchCommand",
 }
 

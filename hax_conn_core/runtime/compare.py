@@ -6,6 +6,9 @@ order that rotates from round to round, so that drift of the machine (heat, othe
 on all of them alike. Each round gives one figure per schedule (the median frame-set latency,
 or the time per frame-set for throughput); the result is the median over rounds with the
 spread (min and max) beside it: a difference inside the spread is a tie (docs/runtime.md).
+Both figures of every round are kept too (``latency_rounds_ms``, ``ms_per_frame_set_rounds``),
+whatever the objective, for reports that show latency and frame-sets/s side by side
+(``hax-conn validate``).
 
 ``direct_ms`` is the bare-engine reference of the lockstep-overhead bench: the same engines of
 a plan called one after another from the calling thread, no executors.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Tuple
 
 from hax_conn_core.runtime.measure import seeded_frames
 from hax_conn_core.runtime.session import release_engines, Runtime
@@ -23,15 +26,18 @@ from hax_conn_core.runtime.session import release_engines, Runtime
 
 def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Mapping[str, Any],
                       rounds: int = 5, frames: int = 20, warmup: int = 3, seed: int = 0,
-                      progress=None) -> Dict[str, Dict[str, Any]]:
-    """Per label: ``median_ms``, ``min_ms``, ``max_ms`` over rounds, ``rounds_ms``, and the
-    schedule's objective (see the module docstring)."""
+                      progress=None, precision=None) -> Dict[str, Dict[str, Any]]:
+    """Per label: ``median_ms``, ``min_ms``, ``max_ms`` over rounds, ``rounds_ms``, the
+    schedule's objective, and both figures per round (see the module docstring)."""
     from hax_conn_core.runtime.results import summarize
 
     pool: Dict[tuple, Any] = {}  # schedules share the engines they have in common
-    runtimes = {label: Runtime(backend, profile, schedule, models, pool=pool).start()
+    runtimes = {label: Runtime(backend, profile, schedule, models, precision=precision,
+                               pool=pool).start()
                 for label, schedule in schedules.items()}
     per_round: Dict[str, List[float]] = {label: [] for label in schedules}
+    latency_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
+    per_frame_set_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
     labels = list(schedules)
     try:
         for r in range(rounds):
@@ -47,6 +53,8 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
                 per_round[label].append(
                     summary["ms_per_frame_set"] if runtime.schedule.objective == "throughput"
                     else summary["latency_ms"]["median"])
+                latency_rounds[label].append(summary["latency_ms"]["median"])
+                per_frame_set_rounds[label].append(summary["ms_per_frame_set"])
                 if progress:
                     progress(label, r)
     finally:
@@ -55,8 +63,23 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
         release_engines(pool)
     return {label: {"median_ms": statistics.median(values), "min_ms": min(values),
                     "max_ms": max(values), "rounds_ms": values,
-                    "objective": schedules[label].objective}
+                    "objective": schedules[label].objective,
+                    "latency_rounds_ms": latency_rounds[label],
+                    "ms_per_frame_set_rounds": per_frame_set_rounds[label]}
             for label, values in per_round.items()}
+
+
+def versus_best(measured: Mapping[str, Mapping[str, float]], ours: str
+                ) -> Tuple[str, float, bool]:
+    """``ours`` against the best of the other labels of a ``compare_schedules`` result:
+    (best label, gain = 1 - ours / best, tie). A tie: either median lies inside the other's
+    spread over rounds (docs/runtime.md)."""
+    best_ms, best = min((m["median_ms"], label) for label, m in measured.items()
+                        if label != ours)
+    mine, theirs = measured[ours], measured[best]
+    tie = (mine["min_ms"] <= best_ms <= mine["max_ms"]
+           or theirs["min_ms"] <= mine["median_ms"] <= theirs["max_ms"])
+    return best, 1 - mine["median_ms"] / best_ms, tie
 
 
 def models_of(runtime: Runtime) -> Mapping[str, Any]:
@@ -64,16 +87,16 @@ def models_of(runtime: Runtime) -> Mapping[str, Any]:
 
 
 def direct_ms(backend, plan, frames: List[Mapping[str, Any]]) -> List[float]:
-    """Per frame-set: the wall time of running every group's engine of ``plan`` in turn from
-    this thread (each DNN's groups in order, then the next DNN), the outputs on the host."""
+    """Per frame-set: the wall time of running every engine of ``plan`` in turn from
+    this thread (each DNN's segments in order, then the next DNN), the outputs on the host."""
     times = []
     for frame_set in frames:
         start = time.perf_counter()
         for name in plan.dnns:
             launch = None
-            for group in range(plan.last_group(name) + 1):
-                engine = plan.engines[(name, group)]
-                acc = plan.accelerator(name, group)
+            for segment in range(plan.last_segment(name) + 1):
+                engine = plan.engines[(name, segment)]
+                acc = plan.segment_accelerator(name, segment)
                 if launch is None:
                     inputs = {engine.input_names[0]: backend.from_host(frame_set[name], acc)}
                     wait = ()
