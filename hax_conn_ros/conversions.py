@@ -74,18 +74,25 @@ def _first_output(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def layer_timings_to_msg(medians: Mapping[tuple, float], profile, stamp=None):
-    """{(dnn, group, accelerator): median ms} over a profile -> hax_conn_ros/LayerTimings."""
+    """{(dnn, first group, last group, accelerator): median ms} over a profile ->
+    hax_conn_ros/LayerTimings: one entry per segment timed (a lone group, or groups run as one
+    engine: their layers span first..last)."""
     from hax_conn_ros.msg import GroupTiming, LayerTimings
 
     msg = LayerTimings()
     if stamp is not None:
         msg.header.stamp = stamp
-    for (dnn, group, acc), ms in sorted(medians.items()):
+    for (dnn, group, last_group, acc), ms in sorted(medians.items()):
         layers = (-1, -1)
         demand = 0.0
-        if profile is not None and dnn in profile.dnns and group < len(profile.dnns[dnn].groups):
-            entry = profile.dnns[dnn].groups[group]
-            layers, demand = entry.layers, float(entry.demand_gbps.get(acc, 0.0))
+        if profile is not None and dnn in profile.dnns and last_group < len(
+                profile.dnns[dnn].groups):
+            entries = profile.dnns[dnn].groups[group:last_group + 1]
+            layers = (entries[0].layers[0], entries[-1].layers[1])
+            # The segment's demand: its groups' traffic over their summed time.
+            times = [e.time_ms.get(acc, 0.0) for e in entries]
+            moved = sum(e.demand_gbps.get(acc, 0.0) * t for e, t in zip(entries, times))
+            demand = float(moved / sum(times)) if sum(times) > 0 else 0.0
         msg.groups.append(GroupTiming(dnn=dnn, group=group, first_layer=int(layers[0]),
                                       last_layer=int(layers[1]), accelerator=acc,
                                       time_ms=float(ms), demand_gbps=demand))

@@ -90,12 +90,14 @@ def ranges_profile(models, device="emulated-h200"):
     return flat_profile(models, times, device), times
 
 
-def measure(backend, profile, schedule, models, frames, warmup, pool, seed=0):
+def measure(backend, profile, schedule, models, frames, warmup, pool, seed=0,
+            fuse_groups=True):
     from hax_conn_core.runtime.measure import seeded_frames
     from hax_conn_core.runtime.results import group_medians, summarize
     from hax_conn_core.runtime.session import Runtime
 
-    with Runtime(backend, profile, schedule, models, pool=pool) as runtime:
+    with Runtime(backend, profile, schedule, models, pool=pool,
+                 fuse_groups=fuse_groups) as runtime:
         results = runtime.run(list(seeded_frames(models, frames + warmup, seed)))
     summary = summarize(results, warmup)
     value = (summary["ms_per_frame_set"] if schedule.objective == "throughput"
@@ -178,10 +180,11 @@ def splits(args):
                 schedule = Schedule("latency", {name: assignment},
                                     max_transitions=len(groups))
                 _, summary, medians = measure(backend, sub, schedule, {name: models[name]},
-                                              args.profile_frames, 20, pool)
+                                              args.profile_frames, 20, pool,
+                                              fuse_groups=False)  # every group timed
                 for g, a in enumerate(assignment):
                     if a == acc:
-                        times[name][acc][g] = medians[(name, g, acc)]
+                        times[name][acc][g] = medians[(name, g, g, acc)]
                 report.setdefault("whole_alone_ms", {})[f"{name}:{acc}"] = \
                     summary["latency_ms"]["median"]
         profile = flat_profile(models, times)

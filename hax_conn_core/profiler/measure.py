@@ -83,7 +83,8 @@ def measure_runs(backend, model, configs: Sequence[RunConfig], repeats: int, war
                 profile = run_profile(model.name, config.ranges, accs)
                 skip = warmup if current is not config else 0
                 if runtime is None:
-                    runtime = Runtime(backend, profile, schedule, models).start()
+                    runtime = Runtime(backend, profile, schedule, models,
+                                      fuse_groups=False).start()
                 elif current is not config:
                     runtime.swap(schedule, profile=profile)
                 current = config

@@ -1,7 +1,7 @@
 """Frame-sets in flight and the epochs they belong to (shared state of the executors).
 
 A :class:`FrameSetState` is one frame-set being run: its frames, its buffer slot, the launch of
-every group run so far, and which DNNs are finished or failed. An :class:`Epoch` is a stretch of
+every segment (engine) launched so far, and which DNNs are finished or failed. An :class:`Epoch` is a stretch of
 frame-sets run under one :class:`~hax_conn_core.runtime.plan.RunPlan`; the executors walk its
 lockstep order, waiting for frame-sets to be admitted. Every wait polls a stop flag at
 ``POLL_S`` so that closing never hangs on a thread that waits for work.
@@ -72,11 +72,11 @@ class FrameSetState:
             self._cond.notify_all()
 
     # --- collector ---------------------------------------------------------------------------
-    def release_inputs_of(self, dnn: str, group: int) -> None:
-        """Drop this frame-set's reference to what ``group`` read (the previous group's
-        outputs) once ``group`` is done, so that memory is reused while it is warm."""
+    def release_inputs_of(self, dnn: str, segment: int) -> None:
+        """Drop this frame-set's reference to what ``segment`` read (the previous segment's
+        outputs) once ``segment`` is done, so that memory is reused while it is warm."""
         with self._cond:
-            previous = self._launches.get((dnn, group - 1))
+            previous = self._launches.get((dnn, segment - 1))
             if previous is not None:
                 previous.outputs = {}
 

@@ -11,13 +11,19 @@ import numpy as np
 
 @dataclass(frozen=True)
 class GroupTiming:
-    """One group of one DNN in one frame-set, as run: where, in which order, how long."""
+    """Groups ``group..last_group`` of one DNN in one frame-set, run as one engine (a segment:
+    docs/runtime.md): where, how long. ``last_group`` equals ``group`` for a lone group."""
 
     frame_set: int
     dnn: str
     group: int
     accelerator: str
     ms: float  # measured on its accelerator (CUDA events, or the CPU clock)
+    last_group: int = -1  # -1: the same as ``group``
+
+    def __post_init__(self) -> None:
+        if self.last_group < 0:
+            object.__setattr__(self, "last_group", self.group)
 
 
 @dataclass
@@ -107,11 +113,12 @@ def summarize(results: Sequence[FrameSetResult], warmup: int = 0) -> Dict[str, A
 
 def group_medians(results: Sequence[FrameSetResult], warmup: int = 0
                   ) -> Mapping[tuple, float]:
-    """Median measured ms per (dnn, group, accelerator) over the frame-sets after warm-up."""
+    """Median measured ms per (dnn, first group, last group, accelerator) over the frame-sets
+    after warm-up (first == last for a group timed alone; else a segment run as one engine)."""
     samples: Dict[tuple, List[float]] = {}
     for r in sorted(results, key=lambda r: r.index)[warmup:]:
         for t in r.timings:
-            samples.setdefault((t.dnn, t.group, t.accelerator), []).append(t.ms)
+            samples.setdefault((t.dnn, t.group, t.last_group, t.accelerator), []).append(t.ms)
     return {key: float(np.median(values)) for key, values in samples.items()}
 
 

@@ -7,10 +7,11 @@
             result = runtime.get_result(timeout_s=30)   # FrameSetResult, in completion order
 
 Each accelerator has an executor thread that walks the plan's lockstep order for it (the order
-the simulator predicts, docs/runtime.md): for each ``(frame-set, dnn, group)`` it waits for the
-frame-set to be admitted, for the previous group's launch (its completion event is handed to the
-engine, so on CUDA the wait stays on the device) and launches the group's engine in the
-frame-set's buffer slot. A collector thread waits for every launch, records the measured time,
+the simulator predicts, docs/runtime.md): for each ``(frame-set, dnn, segment)`` (a segment: the
+groups that order runs back to back, one engine, :mod:`.plan`) it waits for the frame-set to be
+admitted, for the previous segment's launch (its completion event is handed to the engine, so
+on CUDA the wait stays on the device) and launches the segment's engine in the frame-set's
+buffer slot. A collector thread waits for every launch, records the measured time,
 copies each DNN's final outputs to the host and completes the frame-set, which frees its slot
 for the next one. Latency schedules run one frame-set at a time; throughput schedules
 ``frames_in_flight``.
@@ -48,21 +49,24 @@ class Runtime:
     :class:`~.results.FrameSetResult`; results are also queued for :meth:`get_result`.
     ``pool``: a dict of engines shared with other runtimes run one after another (benches that
     measure many schedules of one DNN set); its owner releases them, not ``close()``.
+    ``fuse_groups=False``: one engine per group, so that every group is timed on its own (the
+    profiler); by default consecutive groups run as one engine where the order allows.
     """
 
     def __init__(self, backend: Backend, profile, schedule, models: Mapping[str, Any],
                  precision: Optional[str] = None,
                  on_result: Optional[Callable[[FrameSetResult], None]] = None,
                  epoch_frame_sets: int = EPOCH_FRAME_SETS,
-                 pool: Optional[Dict[Tuple, Any]] = None):
+                 pool: Optional[Dict[Tuple, Any]] = None, fuse_groups: bool = True):
         self.backend = backend
         self.precision = precision or _default_precision(backend)
         self.on_result = on_result
         self._epoch_frame_sets = epoch_frame_sets
         self._owns_pool = pool is None
         self._pool: Dict[Tuple, Any] = {} if pool is None else pool
+        self._fuse_groups = fuse_groups
         self._plan = build_run_plan(backend, profile, schedule, models, 0, self.precision,
-                                    self._pool, epoch_frame_sets)
+                                    self._pool, epoch_frame_sets, fuse_groups)
         self._profile = profile
         self._models = dict(models)
         self._epochs: List[Epoch] = [Epoch(self._plan, 0, epoch_frame_sets)]
@@ -234,7 +238,7 @@ class Runtime:
         profile = self._profile if profile is None else profile
         plan = build_run_plan(self.backend, profile, schedule, models,
                               self._plan.schedule_id + 1, self.precision, self._pool,
-                              self._epoch_frame_sets)
+                              self._epoch_frame_sets, self._fuse_groups)
         with self._admit_lock:
             with self._epochs_cond:
                 self._epochs[-1].close()  # no more frame-sets under the old schedule
@@ -275,7 +279,7 @@ class Runtime:
             if epoch is None:
                 return
             in_flight = epoch.plan.slots
-            for local, dnn, group in epoch.plan.orders[acc]:
+            for local, dnn, segment in epoch.plan.steps[acc]:
                 state = epoch.wait_frame_set(local, self._stop)
                 if state is None:
                     if self._stop.is_set():
@@ -285,39 +289,38 @@ class Runtime:
                     if local >= len(epoch.frame_sets) + in_flight:
                         break
                     continue
-                self._run_step(state, dnn, group, acc)
+                self._run_step(state, dnn, segment, acc)
             position += 1
 
-    def _run_step(self, state: FrameSetState, dnn: str, group: int, acc: str) -> None:
+    def _run_step(self, state: FrameSetState, dnn: str, segment: int, acc: str) -> None:
         plan = state.epoch.plan
         if state.failed(dnn):
             return
-        engine = plan.engines[(dnn, group)]
+        engine = plan.engines[(dnn, segment)]
         try:
-            if group == 0:
+            if segment == 0:
                 inputs = {engine.input_names[0]: self.backend.from_host(state.frames[dnn], acc)}
                 wait = ()
             else:
-                previous = state.wait_launch(dnn, group - 1, self._stop)
+                previous = state.wait_launch(dnn, segment - 1, self._stop)
                 if previous is None:
                     return
                 inputs, wait = previous.outputs, (previous.done,)
             launch = engine.run(inputs, slot=state.slot, wait_for=wait)
         except Exception as error:  # noqa: BLE001 - one engine's failure fails one frame
-            first, last = plan.ranges[dnn][group]
-            state.fail(dnn, f"{dnn}: group {group} (layers {first}-{last}) on {acc} failed: "
-                            f"{error}")
+            state.fail(dnn, _failure(plan, dnn, segment, acc, error))
             self._maybe_complete(state)
             return
-        self._executed[acc].append((state.index, dnn, group))
-        state.put(dnn, group, launch)
+        first, last = plan.segments[dnn][segment]
+        self._executed[acc].extend((state.index, dnn, g) for g in range(first, last + 1))
+        state.put(dnn, segment, launch)
         if launch.done.query():
             # Already finished (the CPU backend runs synchronously): collect it here rather
             # than wake the collector, whose thread would compete with the engines for cores.
-            self._collect_launch(state, dnn, group, acc, launch)
+            self._collect_launch(state, dnn, segment, acc, launch)
             self._maybe_complete(state)
         else:
-            self._collect.put(("launch", state, dnn, group, acc, launch))
+            self._collect.put(("launch", state, dnn, segment, acc, launch))
 
     def _collector_loop(self) -> None:
         while True:
@@ -337,21 +340,21 @@ class Runtime:
             state.completed = True
         self._complete(state)
 
-    def _collect_launch(self, state: FrameSetState, dnn: str, group: int, acc: str,
+    def _collect_launch(self, state: FrameSetState, dnn: str, segment: int, acc: str,
                         launch) -> None:
         plan = state.epoch.plan
         timing = None
         try:
-            timing = GroupTiming(state.index, dnn, group, acc, launch.elapsed_ms())
-            state.release_inputs_of(dnn, group)
-            if group == plan.last_group(dnn) and not state.failed(dnn):
+            first, last = plan.segments[dnn][segment]
+            timing = GroupTiming(state.index, dnn, first, acc, launch.elapsed_ms(),
+                                 last_group=last)
+            state.release_inputs_of(dnn, segment)
+            if segment == plan.last_segment(dnn) and not state.failed(dnn):
                 outputs = {name: self.backend.to_host(launch.outputs[name])
                            for name in plan.models[dnn].output_names}
                 state.finish_dnn(dnn, outputs)
         except Exception as error:  # noqa: BLE001 - fails this frame of this DNN only
-            first, last = plan.ranges[dnn][group]
-            state.fail(dnn, f"{dnn}: group {group} (layers {first}-{last}) on {acc} failed: "
-                            f"{error}")
+            state.fail(dnn, _failure(plan, dnn, segment, acc, error))
         finally:
             state.collected(timing)
 
@@ -387,6 +390,13 @@ def release_engines(pool: Dict[Tuple, Any]) -> None:
     for engine in pool.values():
         engine.release()
     pool.clear()
+
+
+def _failure(plan: RunPlan, dnn: str, segment: int, acc: str, error: BaseException) -> str:
+    first, last = plan.segments[dnn][segment]
+    groups = f"group {first}" if first == last else f"groups {first}-{last}"
+    layers = "layers {}-{}".format(*plan.segment_layers(dnn, segment))
+    return f"{dnn}: {groups} ({layers}) on {acc} failed: {error}"
 
 
 def _default_precision(backend: Backend) -> str:
