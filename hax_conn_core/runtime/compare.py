@@ -87,16 +87,16 @@ def models_of(runtime: Runtime) -> Mapping[str, Any]:
 
 
 def direct_ms(backend, plan, frames: List[Mapping[str, Any]]) -> List[float]:
-    """Per frame-set: the wall time of running every group's engine of ``plan`` in turn from
-    this thread (each DNN's groups in order, then the next DNN), the outputs on the host."""
+    """Per frame-set: the wall time of running every engine of ``plan`` in turn from
+    this thread (each DNN's segments in order, then the next DNN), the outputs on the host."""
     times = []
     for frame_set in frames:
         start = time.perf_counter()
         for name in plan.dnns:
             launch = None
-            for group in range(plan.last_group(name) + 1):
-                engine = plan.engines[(name, group)]
-                acc = plan.accelerator(name, group)
+            for segment in range(plan.last_segment(name) + 1):
+                engine = plan.engines[(name, segment)]
+                acc = plan.segment_accelerator(name, segment)
                 if launch is None:
                     inputs = {engine.input_names[0]: backend.from_host(frame_set[name], acc)}
                     wait = ()
