@@ -71,6 +71,9 @@ class RunCommand(Command):
                             help="frame-sets run first and left out (default: N/10, at least 2)")
         parser.add_argument("--seed", type=int, default=0,
                             help="seed of the weights and the input frames (default: 0)")
+        parser.add_argument("--weights", action="append", default=[], metavar="DNN=FILE",
+                            help="run DNN with the weights of FILE (.caffemodel or .onnx) "
+                                 "instead of seeded ones; repeat per DNN")
         add_json_option(parser)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -98,7 +101,9 @@ class RunCommand(Command):
             check_plan_options(args)
             profile = select_dnns(profile, args.dnns)
             schedule = make_plan(profile, args).schedule
-        models = {name: load_model(name, seed=args.seed) for name in schedule.assignments}
+        files = _weights_files(args.weights, list(schedule.assignments))
+        models = {name: load_model(name, seed=args.seed, weights=files.get(name))
+                  for name in schedule.assignments}
         backend = open_backend(args)
         runtime = None
         try:
@@ -113,6 +118,7 @@ class RunCommand(Command):
         finally:
             backend.close()
         report = _report(backend, schedule, measured)
+        report["weights"] = {name: model.weights_id for name, model in models.items()}
         if args.json:
             print(json.dumps(_finite(report), indent=2, default=str))
         else:
@@ -123,6 +129,21 @@ class RunCommand(Command):
                                for name, accs in schedule.assignments.items()]
             _print_report(report)
         return 0 if report["failed_frame_sets"] == 0 else 1
+
+
+def _weights_files(entries, dnns) -> Dict[str, str]:
+    """``--weights DNN=FILE`` entries -> {dnn: file}; DNNs not given keep seeded weights."""
+    files: Dict[str, str] = {}
+    for entry in entries:
+        dnn, sep, path = entry.partition("=")
+        if not sep or not dnn or not path:
+            raise ConfigError(f"--weights {entry}: expected DNN=FILE, e.g. "
+                              "resnet18=resnet18.caffemodel")
+        if dnn not in dnns:
+            raise ConfigError(f"--weights {entry}: {dnn} is not run; expected one of "
+                              f"{', '.join(dnns)}")
+        files[dnn] = path
+    return files
 
 
 def _report(backend, schedule, measured) -> Dict[str, Any]:
@@ -158,6 +179,8 @@ def _print_report(report: Dict[str, Any]) -> None:
                   f"{report['objective']}, {report['frame_sets']} frame-sets measured:")
     for line in report.get("words", ()):
         console.print(f"  {line}")
+    console.print("Weights: " + ", ".join(f"{name} {weights}"
+                                          for name, weights in report["weights"].items()))
     if report.get("profile_device") and report["profile_device"] != info["device"]:
         console.print(f"Note: the profile is of device {report['profile_device']!r}; the "
                       "prediction is for that device, the measurement for this one.")
