@@ -121,14 +121,25 @@ class ProfileCommand(Command):
             from hax_conn_core.runtime.device import load_runtime_device
 
             device = load_runtime_device(args.device)
+        from hax_conn_core.errors import BackendError
+        from hax_conn_core.profiler.profiler import ProfileInterrupted
+
         started = time.monotonic()
-        with get_backend(args.backend, device=device) as backend:
-            run = profile_dnns(backend, names, device=args.device, repeats=args.repeats,
-                               warmup=args.warmup, target_groups=args.groups,
-                               progress=not args.no_progress and sys.stderr.isatty(),
-                               contention=not args.no_contention,
-                               stress_gbps=args.stress_gbps)
-            device_id = backend.device.id
+        try:
+            with get_backend(args.backend, device=device) as backend:
+                run = profile_dnns(backend, names, device=args.device, repeats=args.repeats,
+                                   warmup=args.warmup, target_groups=args.groups,
+                                   progress=not args.no_progress and sys.stderr.isatty(),
+                                   contention=not args.no_contention,
+                                   stress_gbps=args.stress_gbps)
+                device_id = backend.device.id
+        except BackendError as error:
+            # One line: what failed, what is kept, how to go on. Closing the backend may fail
+            # too on a lost device: the measuring error is the one to report.
+            stopped = error if isinstance(error, ProfileInterrupted) else error.__context__
+            if not isinstance(stopped, ProfileInterrupted):
+                raise
+            raise BackendError(f"{stopped}; resume with: {_resume_command(args)}") from None
         took = time.monotonic() - started
         print(f"Measured in {took:.0f} s; {run.reused} cached measurement(s) reused"
               + (f", {run.rebuilt} corrupt one(s) measured again" if run.rebuilt else ""))
@@ -140,6 +151,25 @@ class ProfileCommand(Command):
         if args.plain:
             run.document["source"] += _plain_summary(run.document)
         return run.document, device_id
+
+
+def _resume_command(args) -> str:
+    """The command line that continues this profile (same flags; the cache does the rest)."""
+    import shlex
+
+    words = ["hax-conn", "profile", "--backend", args.backend, "--dnns", args.dnns]
+    for flag, value in (("--device", args.device), ("--out", args.out),
+                        ("--stress-gbps", args.stress_gbps)):
+        if value is not None:
+            words += [flag, str(value)]
+    for flag, value, default in (("--repeats", args.repeats, 50), ("--warmup", args.warmup, 5),
+                                 ("--groups", args.groups, 10)):
+        if value != default:
+            words += [flag, str(value)]
+    words += [flag for flag, on in (("--no-contention", args.no_contention),
+                                    ("--plain", args.plain),
+                                    ("--no-progress", args.no_progress)) if on]
+    return shlex.join(words)
 
 
 def _names(text: str) -> List[str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from hax_conn_core.errors import ConfigError
+from hax_conn_core.errors import BackendError, ConfigError
 from hax_conn_core.profiler.groups import ProfGroup
 from hax_conn_core.profiler.measure import RunConfig
 
@@ -36,6 +36,22 @@ FLOOR_FACTOR = 4.0
 MIN_GROUP_MS = 0.05
 #: Split runs measured together (interleaved with one reference run); bounds the engines held.
 SPLIT_BATCH = 4
+
+
+class ProfileInterrupted(BackendError):
+    """The backend failed while measuring: ``kept`` measurements stay in the cache under
+    ``cache_dir``; a rerun of the same profile measures only the rest."""
+
+    def __init__(self, what: str, kept: int, cache_dir: Path):
+        super().__init__(f"profiling stopped: {what}; {kept} measurement(s) kept in the cache "
+                         f"({cache_dir})")
+        self.what, self.kept, self.cache_dir = what, kept, cache_dir
+
+
+def kept_measurements(caches) -> int:
+    """Entries on disk in the caches' directories (this run's and earlier ones')."""
+    return sum(len(list(Path(c.directory).glob("*.json"))) for c in caches
+               if Path(c.directory).is_dir())
 
 
 @dataclass
@@ -139,19 +155,26 @@ def profile_dnns(backend, dnns: Sequence[Union[str, Any]], device=None, repeats:
             bar.add_total(_frames_needed(groups, accelerators, repeats))
         memory_cache = cache_for("_memory")
         caches.append(memory_cache)
-        bar.describe("peak bandwidth and contention")
-        peak, calibration = _memory(memory_cache, accelerators, contention, stress_gbps, say)
         out_dnns: Dict[str, dict] = {}
         meta: Dict[str, dict] = {}
-        for model, groups in plans:
-            key = f"{model.name}-{graph_sha256(model.graph)[:12]}-{model.weights_id}"
-            cache = cache_for(key)
-            caches.append(cache)
-            bar.describe(model.name)
-            out_dnns[model.name], meta[model.name] = _profile_one(
-                backend, model, groups, accelerators, repeats, warmup, cache, bar, extra,
-                tolerance, say, precision)
-            run.within_tolerance[model.name] = meta[model.name]["within_tolerance"]
+        try:
+            bar.describe("peak bandwidth and contention")
+            peak, calibration = _memory(backend, memory_cache, accelerators, contention,
+                                        stress_gbps, say)
+            for model, groups in plans:
+                key = f"{model.name}-{graph_sha256(model.graph)[:12]}-{model.weights_id}"
+                cache = cache_for(key)
+                caches.append(cache)
+                bar.describe(model.name)
+                out_dnns[model.name], meta[model.name] = _profile_one(
+                    backend, model, groups, accelerators, repeats, warmup, cache, bar, extra,
+                    tolerance, say, precision)
+                run.within_tolerance[model.name] = meta[model.name]["within_tolerance"]
+        except BackendError as error:
+            # The device failed mid-profile (a CUDA error, a lost device): what was measured
+            # is in the cache; say how much, so that the caller can point at the rerun.
+            raise ProfileInterrupted(str(error), kept_measurements(caches),
+                                     caches[0].directory.parent.parent) from error
     run.reused = sum(c.reused for c in caches)
     run.rebuilt = sum(c.rebuilt for c in caches)
     today = datetime.date.today().isoformat()
@@ -193,8 +216,9 @@ def _frames_needed(groups: Sequence[ProfGroup], accelerators, repeats: int) -> i
     return runs * repeats
 
 
-def _memory(cache, accelerators, contention: bool, stress_gbps, say):
-    """(peak, calibration), measured once per device/backend and cached."""
+def _memory(backend, cache, accelerators, contention: bool, stress_gbps, say):
+    """(peak, calibration), measured once per device/backend and cached, with the backend's
+    memory streams (``backend.memory_stream``: whatever the backend is)."""
     from hax_conn_core.profiler.contention import Calibration, calibrate, flat_curves
     from hax_conn_core.profiler.stressor import measure_peak, PeakBandwidth
 
@@ -203,7 +227,7 @@ def _memory(cache, accelerators, contention: bool, stress_gbps, say):
     if entry and entry["complete"]:
         peak = PeakBandwidth(**entry["samples"][0])
     else:
-        peak = measure_peak()
+        peak = measure_peak(factory=backend.memory_stream, accelerators=accelerators)
         cache.store(descriptor, [peak.__dict__], True)
     say(f"peak bandwidth: {peak.source()}")
     if not contention:
@@ -217,7 +241,8 @@ def _memory(cache, accelerators, contention: bool, stress_gbps, say):
         return peak, Calibration({a: tuple(tuple(p) for p in c) for a, c in
                                   data["curves"].items()}, True, data["info"])
     calibration = calibrate(accelerators, peak.peak_gbps, peak.single_gbps, stress_gbps,
-                            note=say)
+                            note=say, streams=backend.memory_stream,
+                            alone_gbps={a: peak.alone(a) for a in accelerators})
     cache.store(descriptor, [{"curves": calibration.curves, "info": calibration.info}], True)
     return peak, calibration
 

@@ -1,141 +1,98 @@
-"""Memory streams of tunable bandwidth on the CPU: the contention stressor, the probes, and the
-measured peak bandwidth.
+"""Memory streams for the profiler: the contention stressor and probes, and the peak bandwidth.
 
-A :class:`CopyStream` copies one buffer into another in blocks (``numpy.copyto``, which
-releases the GIL, so streams in different threads run on different cores) and, when given a
-target, sleeps between blocks to keep its average at ``target_gbps``. Bytes count read plus
-written (a copy of ``n`` bytes moves ``2 n``), as DRAM bandwidth figures do. Buffers are
-larger than a core's caches, so the traffic reaches memory (the host's last-level cache may
-still hold part of it: docs/profiler.md says what that does to the figures).
+The streams themselves are a backend facility (``Backend.memory_stream(accelerator,
+target_gbps)``, base.py): on the CPU a numpy copy loop in a thread
+(runtime/backends/host_memory.py), on cuda-sm paced device-to-device copies on the
+accelerator's green-context partition (runtime/backends/cuda_memory.py). The profiler never
+asks which backend it has: it takes a *stream factory* (``backend.memory_stream``; default
+:func:`host_streams`, the CPU copy loop without a backend). Bytes count read plus written.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Sequence
 
 from hax_conn_core.errors import ConfigError
+from hax_conn_core.runtime.backends.base import MemoryStream
+from hax_conn_core.runtime.backends.host_memory import (BUFFER_BYTES, HostCopyStream,
+                                                        make_buffers)
 
-#: Bytes of each buffer of a stream (two per stream).
-BUFFER_BYTES = 128 << 20
-#: Bytes copied per block (a pacing step).
-BLOCK_BYTES = 4 << 20
+#: accelerator, target GB/s (None: flat out) -> a MemoryStream on it.
+StreamFactory = Callable[[str, Optional[float]], MemoryStream]
+
+__all__ = ["BUFFER_BYTES", "CopyStream", "host_streams", "make_buffers", "measure_peak",
+           "PeakBandwidth", "StressorError", "StreamFactory"]
 
 
 class StressorError(ConfigError):
     """The stressor cannot reach the bandwidth asked of it."""
 
 
-class CopyStream:
-    """A copy loop in its own thread (module docstring); ``start`` / ``stop`` -> GB/s."""
-
-    def __init__(self, target_gbps: Optional[float] = None, buffer_bytes: int = BUFFER_BYTES,
-                 name: str = "stream", buffers=None):
-        self._src, self._dst = buffers or make_buffers(buffer_bytes)
-        count = len(self._src)
-        self._block = max(1, min(count, BLOCK_BYTES // 8))
-        self.target_gbps = target_gbps
-        self.name = name
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self.bytes_moved = 0
-        self.elapsed_s = 0.0
-
-    def _loop(self) -> None:
-        import numpy as np
-
-        src, dst, block = self._src, self._dst, self._block
-        count = len(src)
-        position, moved = 0, 0
-        start = time.perf_counter()
-        while not self._stop.is_set():
-            end = min(count, position + block)
-            np.copyto(dst[position:end], src[position:end])
-            moved += (end - position) * 16
-            position = 0 if end >= count else end
-            if self.target_gbps:
-                ahead = moved / (self.target_gbps * 1e9) - (time.perf_counter() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
-        self.elapsed_s = time.perf_counter() - start
-        self.bytes_moved = moved
-
-    def start(self) -> "CopyStream":
-        self._thread = threading.Thread(target=self._loop, name=f"hax-conn-{self.name}",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> float:
-        """Stop the loop; its average GB/s over the time it ran."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        return self.achieved_gbps
-
-    @property
-    def achieved_gbps(self) -> float:
-        return self.bytes_moved / self.elapsed_s / 1e9 if self.elapsed_s > 0 else 0.0
+def CopyStream(target_gbps: Optional[float] = None, buffer_bytes: int = BUFFER_BYTES,
+               name: str = "stream", buffers=None) -> HostCopyStream:
+    """A host copy stream (the CPU stressor) not tied to an accelerator."""
+    return HostCopyStream("cpu", target_gbps, buffer_bytes, name, buffers)
 
 
-def make_buffers(buffer_bytes: int = BUFFER_BYTES):
-    """(source, destination) float64 arrays of ``buffer_bytes`` each, already touched (the
-    page faults of a first pass stay out of anything timed)."""
-    import numpy as np
-
-    count = max(1, buffer_bytes // 8)
-    src = np.ones(count, dtype=np.float64)
-    dst = np.zeros(count, dtype=np.float64)
-    np.copyto(dst, src)
-    return src, dst
-
-
-def probe(target_gbps: Optional[float], total_bytes: int, buffers=None) -> float:
-    """Copy ``total_bytes`` (read + written) at most at ``target_gbps`` in the calling
-    thread, through ``buffers`` (default: new ones); the seconds it took."""
-    import numpy as np
-
-    src, dst = buffers or make_buffers()
-    count = len(src)
-    block = max(1, min(count, BLOCK_BYTES // 8))
-    position, moved = 0, 0
-    start = time.perf_counter()
-    while moved < total_bytes:
-        end = min(count, position + block)
-        np.copyto(dst[position:end], src[position:end])
-        moved += (end - position) * 16
-        position = 0 if end >= count else end
-        if target_gbps:
-            ahead = moved / (target_gbps * 1e9) - (time.perf_counter() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-    return time.perf_counter() - start
+def host_streams(accelerator: str, target_gbps: Optional[float] = None) -> HostCopyStream:
+    """The stream factory without a backend: a host copy loop per call."""
+    return HostCopyStream(accelerator, target_gbps, name=f"stream-{accelerator}")
 
 
 @dataclass(frozen=True)
 class PeakBandwidth:
-    """Measured copy bandwidth: one stream alone, and ``streams`` at once (the peak)."""
+    """Measured copy bandwidth: each accelerator's stream alone, and all at once (the peak).
+
+    ``single_gbps`` is the largest figure of one stream alone. (Cache entries written before
+    the per-accelerator fields existed load with them empty.)"""
 
     single_gbps: float
     peak_gbps: float
     streams: int
     duration_s: float
+    alone_gbps: Dict[str, float] = field(default_factory=dict)
+    together_gbps: Dict[str, float] = field(default_factory=dict)
+    method: str = f"numpy copy streams ({BUFFER_BYTES >> 20} MiB buffers, read + written bytes)"
 
     def source(self) -> str:
-        return (f"measured: {self.streams} numpy copy streams at once ({BUFFER_BYTES >> 20} MiB "
-                f"buffers, read + written bytes) for {self.duration_s:g} s: "
-                f"{self.peak_gbps:.2f} GB/s (one stream alone: {self.single_gbps:.2f} GB/s)")
+        alone = (", ".join(f"{acc} {gbps:.2f}" for acc, gbps in self.alone_gbps.items())
+                 if self.alone_gbps else f"{self.single_gbps:.2f}")
+        return (f"measured: {self.method}, {self.streams} at once for {self.duration_s:g} s: "
+                f"{self.peak_gbps:.2f} GB/s (one stream alone: {alone} GB/s)")
+
+    def alone(self, accelerator: str) -> float:
+        return self.alone_gbps.get(accelerator, self.single_gbps)
 
 
-def measure_peak(streams: int = 2, duration_s: float = 0.5) -> PeakBandwidth:
-    """Copy bandwidth of one stream alone, then of ``streams`` streams at once."""
-    one = CopyStream(name="peak").start()
-    time.sleep(duration_s)
-    single = one.stop()
-    many: List[CopyStream] = [CopyStream(name=f"peak{i}").start() for i in range(streams)]
-    time.sleep(duration_s)
-    peak = sum(stream.stop() for stream in many)
-    return PeakBandwidth(single_gbps=single, peak_gbps=max(peak, single), streams=streams,
-                         duration_s=duration_s)
+def measure_peak(streams: int = 2, duration_s: float = 0.5,
+                 factory: Optional[StreamFactory] = None,
+                 accelerators: Optional[Sequence[str]] = None) -> PeakBandwidth:
+    """Bandwidth of one stream per accelerator alone, then of all of them at once (the peak).
+    Without ``accelerators``: ``streams`` host streams."""
+    factory = factory or host_streams
+    accelerators = tuple(accelerators or (f"stream{i}" for i in range(streams)))
+    made: Dict[str, MemoryStream] = {}
+    try:
+        for acc in accelerators:
+            made[acc] = factory(acc, None)
+        alone = {}
+        for acc, stream in made.items():
+            stream.start()
+            time.sleep(duration_s)
+            alone[acc] = stream.stop()
+        for stream in made.values():
+            stream.start()
+        time.sleep(duration_s)
+        together = {acc: stream.stop() for acc, stream in made.items()}
+        method = next(iter(made.values())).describe()
+    finally:
+        for stream in made.values():
+            stream.close()
+    return PeakBandwidth(single_gbps=max(alone.values()),
+                         peak_gbps=max(sum(together.values()), max(alone.values())),
+                         streams=len(accelerators), duration_s=duration_s,
+                         alone_gbps={a: round(v, 3) for a, v in alone.items()},
+                         together_gbps={a: round(v, 3) for a, v in together.items()},
+                         method=method)

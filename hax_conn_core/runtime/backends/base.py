@@ -21,6 +21,8 @@ this docstring is its summary:
   avoid one) and returns a :class:`Launch`: the outputs (backend-native arrays: numpy on the
   CPU, device tensors on CUDA) and a completion :class:`Event`. ``Launch.elapsed_ms()`` is the
   time the range took on its accelerator, once the event is done.
+* ``Backend.memory_stream(acc, target_gbps)`` -> :class:`MemoryStream`: memory traffic of a
+  set bandwidth on ``acc`` (the profiler's stressor and probes).
 * ``Backend.to_host(value)`` -> numpy array (for results); ``Backend.from_host(array, acc)``
   places a frame where an engine of ``acc`` reads it.
 * Buffer slots: the caller never runs an engine in slot ``s`` again before the frame-set that
@@ -141,6 +143,38 @@ class Launch:
         self.done.wait(timeout_s)
         value = self._elapsed() if callable(self._elapsed) else self._elapsed
         return float("nan") if value is None else float(value)
+
+
+class MemoryStream:
+    """Memory traffic of tunable bandwidth on one accelerator (:meth:`Backend.memory_stream`):
+    the profiler's contention stressor and probes, and its peak bandwidth (docs/profiler.md).
+
+    ``start()`` runs it in the background until ``stop()``, which returns the GB/s it achieved
+    (bytes read + written per second, measured where the traffic runs: CUDA events on a GPU);
+    ``transfer(total_bytes)`` moves that many bytes in the calling thread and returns the
+    seconds it took. Both keep to ``target_gbps`` (None: as fast as it goes), which may be
+    changed between runs. ``close()`` frees the buffers.
+    """
+
+    def __init__(self, accelerator: str, target_gbps: Optional[float] = None):
+        self.accelerator = accelerator
+        self.target_gbps = target_gbps
+
+    def describe(self) -> str:
+        """How it moves its bytes, for the profile's ``peak_bandwidth_source``."""
+        return type(self).__name__
+
+    def start(self) -> "MemoryStream":
+        raise NotImplementedError
+
+    def stop(self) -> float:
+        raise NotImplementedError
+
+    def transfer(self, total_bytes: int) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
 
 
 class Engine:
@@ -329,6 +363,27 @@ class Backend:
         self._check_accelerator(accelerator)
         return self._from_host_impl(np.ascontiguousarray(array), accelerator)
 
+    def memory_stream(self, accelerator: str,
+                      target_gbps: Optional[float] = None) -> MemoryStream:
+        """A :class:`MemoryStream` on ``accelerator`` (its cores, or its partition's stream)
+        paced to ``target_gbps`` (None: flat out); a BackendError where the backend has none."""
+        self._check_accelerator(accelerator)
+        if not self.is_open:
+            raise BackendError(f"backend {self.name!r} is not open: open it before making a "
+                               "memory stream")
+        if target_gbps is not None and not (isinstance(target_gbps, (int, float))
+                                            and not isinstance(target_gbps, bool)
+                                            and target_gbps > 0):
+            raise ConfigError(f"memory stream target: expected a bandwidth > 0 in GB/s or "
+                              f"None, found {target_gbps!r}")
+        try:
+            return self._memory_stream_impl(accelerator, target_gbps)
+        except HaxConnError:
+            raise
+        except Exception as error:  # a framework's own exception types
+            raise BackendError(f"{self.name}: could not make a memory stream on {accelerator}: "
+                               f"{type(error).__name__}: {error}") from error
+
     def _check_accelerator(self, accelerator: str) -> None:
         if accelerator not in self.accelerators:
             raise ConfigError(f"backend {self.name!r} on device {self.device.id!r} has no "
@@ -365,3 +420,8 @@ class Backend:
 
     def _from_host_impl(self, array: np.ndarray, accelerator: str) -> Any:
         return array
+
+    def _memory_stream_impl(self, accelerator: str, target_gbps: Optional[float]
+                            ) -> MemoryStream:
+        raise BackendError(f"backend {self.name!r} has no memory stream: the profiler cannot "
+                           "measure the peak bandwidth or calibrate contention on it")

@@ -327,6 +327,12 @@ class CudaSmBackend(Backend):
         self._check_accelerator(accelerator)
         return self._partitions[accelerator].stream
 
+    def _memory_stream_impl(self, accelerator: str, target_gbps):
+        # Paced copies on the partition's own stream: its SMs move the bytes (cuda_memory.py).
+        from hax_conn_core.runtime.backends.cuda_memory import CudaCopyStream
+
+        return CudaCopyStream(self._partitions[accelerator].stream, accelerator, target_gbps)
+
     # --- engines -----------------------------------------------------------------------------
     def _build_impl(self, spec: EngineSpec, slots: int, inputs_from) -> Engine:
         from hax_conn_core.runtime.backends.torch_module import build_module

@@ -200,6 +200,12 @@ class OnnxRuntimeBackend(Backend):
     def _open_impl(self) -> None:
         _onnxruntime()  # a missing onnxruntime is a SetupError now, not at the first build
 
+    def _memory_stream_impl(self, accelerator: str, target_gbps):
+        # One process, one memory: a copy loop in a thread stands for the accelerator's traffic.
+        from hax_conn_core.runtime.backends.host_memory import HostCopyStream
+
+        return HostCopyStream(accelerator, target_gbps, name=f"stream-{accelerator}")
+
     def _build_impl(self, spec: EngineSpec, slots: int, inputs_from) -> Engine:
         from hax_conn_core.graph.onnx_export import export
 
