@@ -44,16 +44,28 @@ def device_dir() -> Path:
 _RANGE_KEYS = ("kernel", "pad", "stride", "dilation", "channels", "groups", "window")
 _SET_KEYS = ("methods", "local_sizes", "norm_regions", "operations", "axes")
 _OTHER_KEYS = ("pad_below_kernel", "min_inputs")
-_ACCELERATOR_KEYS = ("layers", "rules_from", "max_dimension", "description")
+#: Limit keys only ONNX op types take (``onnx_ops``): ``scales`` (Resize: every spatial
+#: scale an integer in the range, batch and channel scales 1), ``modes`` (Resize modes),
+#: ``ranks`` (allowed ranks of the first input), ``constant_weights`` (Conv / Gemm weights
+#: must be initialisers).
+_ONNX_RANGE_KEYS = ("scales",)
+_ONNX_SET_KEYS = ("modes", "ranks")
+_ONNX_OTHER_KEYS = ("constant_weights",)
+_ACCELERATOR_KEYS = ("layers", "onnx_ops", "rules_from", "max_dimension", "description")
 
 
 @dataclass(frozen=True)
 class AcceleratorRules:
-    """The layers one accelerator runs. ``layers`` None means every supported type."""
+    """The layers one accelerator runs. ``layers`` None means every supported type.
+
+    ``onnx_ops``: the ONNX op types it runs (graphs of the ONNX frontend), with their limits;
+    None means every op where ``layers`` is None too, and none otherwise.
+    """
 
     name: str
     layers: Optional[Mapping[str, Mapping[str, Any]]] = None
     max_dimension: Optional[int] = None
+    onnx_ops: Optional[Mapping[str, Mapping[str, Any]]] = None
 
     def check(self, graph: Graph, layer: Layer) -> Optional[str]:
         """None when ``layer`` can run here, else why not (one sentence)."""
@@ -63,6 +75,14 @@ class AcceleratorRules:
                 if any(d > self.max_dimension for d in shape[1:]):
                     return (f"tensor {tensor!r} of shape {shape} exceeds the {self.name} limit "
                             f"of {self.max_dimension} per dimension")
+        if graph.frontend == "onnx":
+            table = self.onnx_ops if self.onnx_ops is not None else (
+                None if self.layers is None else {})
+            if table is None or not layer.bottoms:  # constants only: folded at build time
+                return None
+            if layer.type not in table:
+                return f"{self.name} does not run ONNX {layer.type} nodes"
+            return _check_onnx_limits(self.name, graph, layer, table[layer.type])
         if self.layers is None:
             return None
         if layer.type not in self.layers:
@@ -145,6 +165,54 @@ def _check_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[str, A
     return None
 
 
+def _check_onnx_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[str, Any]
+                       ) -> Optional[str]:
+    """The limits of one ONNX op type, against :func:`.frontends.onnx.ops.dla_facts`."""
+    from hax_conn_core.graph.frontends.onnx.ops import dla_facts
+
+    facts = dla_facts(graph, layer)
+    op = layer.type
+    for key in ("kernel", "window", "pad", "stride", "dilation"):
+        if key in limits and key in facts:
+            bounds = limits[key]
+            if not all(_in_range(v, bounds) for v in facts[key]):
+                return (f"{op} {key} {'x'.join(map(str, facts[key]))} is outside the {accel} "
+                        f"range [{bounds[0]}, {bounds[1]}]")
+    if limits.get("pad_below_kernel") and "pad" in facts and "kernel" in facts:
+        kernel = tuple(facts["kernel"]) * 2  # ONNX pads: begins then ends
+        if any(pad >= k for pad, k in zip(facts["pad"], kernel)):
+            return f"{op} pads {facts['pad']} are not below its kernel {facts['kernel']}"
+    if "channels" in limits and "channels" in facts:
+        bounds = limits["channels"]
+        for what, value in zip(("input", "output"), facts["channels"]):
+            if not _in_range(value, bounds):
+                return (f"{op} {what} channels {value} outside the {accel} range "
+                        f"[{bounds[0]}, {bounds[1]}]")
+    if "groups" in limits and "groups" in facts and \
+            not _in_range(facts["groups"], limits["groups"]):
+        return f"{op} group {facts['groups']} outside the {accel} range {limits['groups']}"
+    for key, what in (("axes", "axis"), ("modes", "mode"), ("local_sizes", "local size")):
+        if key in limits and key in facts and \
+                any(value not in limits[key] for value in facts[key]):
+            return (f"{op} {what} {', '.join(map(str, facts[key]))}; {accel} runs it only "
+                    f"with {what} {', '.join(map(str, limits[key]))}")
+    if "ranks" in limits and facts["ranks"] not in limits["ranks"]:
+        return f"{op} on a rank-{facts['ranks']} input; {accel} runs it only on ranks " \
+               f"{', '.join(map(str, limits['ranks']))}"
+    if "scales" in limits and "scales" in facts:
+        scales, (low, high) = facts["scales"], limits["scales"]
+        if len(scales) < 3 or any(s != 1.0 for s in scales[:2]) or any(
+                s != int(s) or not low <= s <= high for s in scales[2:]):
+            return (f"{op} scales {', '.join(f'{s:g}' for s in scales)}; {accel} needs 1 for "
+                    f"batch and channels and integers in [{low}, {high}] for the rest")
+    if limits.get("constant_weights") and not facts.get("constant_weights", True):
+        return f"{op} with weights computed at run time; {accel} needs them as initialisers"
+    if "min_inputs" in limits and facts["inputs"] < limits["min_inputs"]:
+        return f"{op} with {facts['inputs']} input(s); {accel} needs at least " \
+               f"{limits['min_inputs']}"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading
 
@@ -206,8 +274,20 @@ def _pair_of_ints(where: str, value: Any) -> Tuple[int, int]:
     raise ConfigError(f"{where}: {value!r}; expected [low, high] integers with low <= high")
 
 
-def _parse_limits(where: str, layer_type: str, limits: Any) -> Dict[str, Any]:
-    if layer_type not in SUPPORTED_TYPES:
+def _parse_limits(where: str, layer_type: str, limits: Any, onnx: bool = False
+                  ) -> Dict[str, Any]:
+    range_keys, set_keys, other_keys = _RANGE_KEYS, _SET_KEYS, _OTHER_KEYS
+    if onnx:
+        import re
+
+        if not isinstance(layer_type, str) or not re.match(r"^[A-Z][A-Za-z0-9]*$",
+                                                           layer_type):
+            raise ConfigError(f"{where}: {layer_type!r} is not an ONNX op type; expected a "
+                              "name such as Conv or BatchNormalization")
+        range_keys += _ONNX_RANGE_KEYS
+        set_keys += _ONNX_SET_KEYS
+        other_keys += _ONNX_OTHER_KEYS
+    elif layer_type not in SUPPORTED_TYPES:
         raise ConfigError(f"{where}: unknown layer type {layer_type!r}; expected one of "
                           f"{', '.join(SUPPORTED_TYPES)}")
     if limits is None:
@@ -217,13 +297,13 @@ def _parse_limits(where: str, layer_type: str, limits: Any) -> Dict[str, Any]:
     parsed: Dict[str, Any] = {}
     for key, value in limits.items():
         at = f"{where}.{layer_type}.{key}"
-        if key in _RANGE_KEYS:
+        if key in range_keys:
             parsed[key] = _pair_of_ints(at, value)
-        elif key in _SET_KEYS:
+        elif key in set_keys:
             if not isinstance(value, list) or not value:
                 raise ConfigError(f"{at}: {value!r}; expected a non-empty list")
             parsed[key] = tuple(value)
-        elif key == "pad_below_kernel":
+        elif key in ("pad_below_kernel", "constant_weights") and key in other_keys:
             if not isinstance(value, bool):
                 raise ConfigError(f"{at}: {value!r}; expected true or false")
             parsed[key] = value
@@ -233,7 +313,7 @@ def _parse_limits(where: str, layer_type: str, limits: Any) -> Dict[str, Any]:
             parsed[key] = value
         else:
             raise ConfigError(f"{at}: unknown limit; expected one of "
-                              f"{', '.join(_RANGE_KEYS + _SET_KEYS + _OTHER_KEYS)}")
+                              f"{', '.join(range_keys + set_keys + other_keys)}")
     return parsed
 
 
@@ -268,12 +348,13 @@ def load_device(name_or_path: Union[str, Path], directory: Optional[Path] = None
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected "
                               f"{', '.join(_ACCELERATOR_KEYS)}")
         if "rules_from" in spec:
-            if "layers" in spec:
-                raise ConfigError(f"{where}: both 'rules_from' and 'layers'; expected one")
+            if "layers" in spec or "onnx_ops" in spec:
+                raise ConfigError(f"{where}: both 'rules_from' and 'layers' / 'onnx_ops'; "
+                                  "expected one")
             other = load_device(spec["rules_from"], directory, _seen + (device_id,))
             base = other.accelerator(name)
             limit = spec.get("max_dimension", base.max_dimension)
-            parsed[name] = AcceleratorRules(name, base.layers, limit)
+            parsed[name] = AcceleratorRules(name, base.layers, limit, base.onnx_ops)
             continue
         layers = spec.get("layers")
         if layers == "all":
@@ -284,10 +365,21 @@ def load_device(name_or_path: Union[str, Path], directory: Optional[Path] = None
         else:
             raise ConfigError(f"{where}.layers: {layers!r}; expected 'all' or a mapping of "
                               "layer types to limits")
+        onnx_ops = spec.get("onnx_ops")
+        if onnx_ops == "all" and table is None:
+            onnx_table = None
+        elif isinstance(onnx_ops, dict):
+            onnx_table = {kind: _parse_limits(f"{where}.onnx_ops", kind, limits, onnx=True)
+                          for kind, limits in onnx_ops.items()}
+        elif onnx_ops is None:
+            onnx_table = None if table is None else {}
+        else:
+            raise ConfigError(f"{where}.onnx_ops: {onnx_ops!r}; expected a mapping of ONNX op "
+                              "types to limits ('all' only with 'layers: all')")
         limit = spec.get("max_dimension")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ConfigError(f"{where}.max_dimension: {limit!r}; expected a positive integer")
-        parsed[name] = AcceleratorRules(name, table, limit)
+        parsed[name] = AcceleratorRules(name, table, limit, onnx_table)
     extra = {k: v for k, v in data.items()
              if k not in ("format", "id", "description", "accelerators")}
     return DeviceCapabilities(id=device_id, description=str(data.get("description", "")),

@@ -6,9 +6,12 @@ the second (docs/conventions.md, "Layer indices and cuts"). It is valid when
 * exactly one tensor crosses it: a tensor crosses when it is produced at index ``<= i`` (or is a
   graph input) and read at an index ``> i``; a graph output produced at ``<= i`` crosses too
   (it must still be delivered), unless ``i`` is the last layer;
-* it does not separate an in-place layer (ReLU, BatchNorm, Scale, Dropout written with
-  top == bottom) from the producer of its bottom, since every backend fuses them;
-* something ran before it: a cut after nothing but Input layers is no transition;
+* it does not separate a fused layer from the producers of its bottoms, since every backend
+  fuses them: the frontend marks them (``Layer.fused``; Caffe: an in-place ReLU, BatchNorm,
+  Scale, Dropout written with top == bottom; ONNX: an activation or BatchNormalization right
+  after a Conv, see :mod:`.frontends.onnx.ops`);
+* something ran before it: a cut after nothing but Input layers (ONNX: nodes that read only
+  constants) is no transition;
 * ``i`` is not the last layer.
 """
 
@@ -88,11 +91,11 @@ def crossing_tensors(graph: Graph) -> List[List[str]]:
 
 
 def _fused_spans(graph: Graph) -> List[Tuple[int, int]]:
-    """(producer index, in-place layer index) pairs that must stay on one accelerator."""
+    """(producer index, fused layer index) pairs that must stay on one accelerator."""
     produced = _producer_index(graph)
     spans = []
     for layer in graph.layers:
-        if layer.in_place:
+        if layer.fused:
             for bottom in layer.bottoms:
                 start = produced.get(bottom, -1)
                 if start >= 0:
@@ -109,6 +112,7 @@ def _blocked(graph: Graph) -> List[str]:
     """
     count = len(graph.layers)
     blocked = [""] * count
+    kind = "in-place" if graph.frontend == "caffe" else "fused"
     following = list(range(count + 1))  # following[i]: the first unfilled index >= i (lazily)
 
     def find(i: int) -> int:
@@ -120,7 +124,7 @@ def _blocked(graph: Graph) -> List[str]:
     for start, end in _fused_spans(graph):
         i = find(start)
         while i < end:
-            blocked[i] = (f"would separate in-place layer {graph.layers[end].name!r} "
+            blocked[i] = (f"would separate {kind} layer {graph.layers[end].name!r} "
                           f"(index {end}) from its producer (index {start})")
             following[i] = i + 1
             i = find(i + 1)
@@ -139,11 +143,13 @@ def cut_report(graph: Graph) -> List[Tuple[int, bool, Tuple[str, ...], str]]:
     only_inputs = True
     for (i, layer), (crossing, tensors) in zip(enumerate(graph.layers),
                                                _sweep(graph, CROSSING_LISTED)):
-        only_inputs = only_inputs and layer.type == "Input"
+        only_inputs = only_inputs and (layer.type == "Input" if graph.frontend == "caffe"
+                                       else not layer.bottoms)
         if i == count - 1:
             why = "it is the last layer"
         elif only_inputs:
-            why = "only Input layers come before it"
+            why = ("only Input layers come before it" if graph.frontend == "caffe" else
+                   "only constants come before it")
         elif crossing != 1:
             more = f", and {crossing - len(tensors)} more" if crossing > len(tensors) else ""
             why = (f"{crossing} tensors cross it ({', '.join(tensors)}{more}); expected "

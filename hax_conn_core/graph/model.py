@@ -134,10 +134,27 @@ class SplitParams:
     """Split (V1 ``SPLIT``): copies its bottom to every top."""
 
 
+@dataclass(frozen=True)
+class OnnxNodeParams:
+    """An ONNX node as it is (:mod:`hax_conn_core.graph.frontends.onnx`): its attributes
+    (name -> Python value, as ``onnx.helper.get_attribute_value`` gives them, tensors as numpy
+    arrays), all its inputs in order ("" for an omitted optional one), and the constant ones
+    among them (initialisers and Constant-node outputs: shape -> numpy array)."""
+
+    op_type: str
+    domain: str = ""
+    attributes: Mapping[str, object] = field(default_factory=dict, compare=False)
+    inputs: Tuple[str, ...] = ()
+    constants: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def attr(self, name: str, default=None):
+        return self.attributes.get(name, default)
+
+
 LayerParams = Union[InputParams, ConvolutionParams, PoolingParams, LRNParams,
                     InnerProductParams, BatchNormParams, ScaleParams, EltwiseParams,
                     ConcatParams, SoftmaxParams, FlattenParams, DropoutParams, ReLUParams,
-                    SplitParams]
+                    SplitParams, OnnxNodeParams]
 
 #: Normalised Caffe type name -> its parameter class. The reader supports exactly these types.
 PARAMS_BY_TYPE: Dict[str, type] = {
@@ -172,8 +189,13 @@ class Layer:
     params: LayerParams
     source_line: Optional[int] = None
     #: True when the prototxt writes top == bottom (an in-place ReLU, BatchNorm, Scale,
-    #: Dropout...): the layer belongs with the producer of its bottom, never cut between them.
+    #: Dropout...). A Caffe idea: the cut rule reads ``fused``, which the Caffe frontend sets
+    #: from it.
     in_place: bool = False
+    #: Set by the frontend: every backend fuses this layer into the producers of its bottoms
+    #: (Caffe: an in-place layer; ONNX: Relu/BatchNormalization... after a Conv), so no cut
+    #: may separate them (:mod:`.cuts`).
+    fused: bool = False
 
     def where(self) -> str:
         """``layer 'conv1' (index 3, line 12)``: for messages."""
@@ -217,6 +239,12 @@ class Graph:
     outputs: Tuple[str, ...]
     #: Where the graph came from (file path or "<string>"), for messages.
     source: str = "<string>"
+    #: Which frontend read it: "caffe" (layers are Caffe types with Caffe parameters) or
+    #: "onnx" (layers are ONNX nodes, ``OnnxNodeParams``; docs/graph.md, "Frontends").
+    frontend: str = "caffe"
+    #: The frontend's own model, kept for exporting ranges as they are (ONNX: the
+    #: ``onnx.ModelProto`` with fixed input shapes and inferred shapes; None for Caffe).
+    origin: object = field(default=None, repr=False, compare=False)
     _by_name: Dict[str, Layer] = field(default_factory=dict, init=False, repr=False,
                                        compare=False)
     _producer: Dict[str, Layer] = field(default_factory=dict, init=False, repr=False,

@@ -534,6 +534,10 @@ def export(graph: "Graph", weights: Optional["Weights"] = None, seed: int = 0,
            ) -> "onnx.ModelProto":
     """The layers ``first .. last`` of ``graph`` (default: all) as an ONNX model (opset 17).
 
+    A graph read by the ONNX frontend is not re-emitted: its range is extracted from the
+    user's model with its own initialisers (:mod:`.frontends.onnx.extract`; ``weights``,
+    ``seed`` and ``external`` do not apply, ``external`` stays empty).
+
     ``weights`` (layer name -> Caffe blobs, see :mod:`.weights`) defaults to
     ``seeded_weights(graph, seed)``; pass the same dict to export several parts of one graph
     with the whole's weights without recomputing them. ``outputs`` / ``extra_outputs``: see
@@ -549,6 +553,10 @@ def export(graph: "Graph", weights: Optional["Weights"] = None, seed: int = 0,
 
     from hax_conn_core.graph.weights import check_weights, seeded_weights
 
+    if graph.frontend == "onnx":  # the user's own nodes and initialisers, as they are
+        from hax_conn_core.graph.frontends.onnx.extract import extract_range
+
+        return extract_range(graph, first, last, outputs, extra_outputs, check=check)
     chosen = layer_range(graph, first, last, outputs, extra_outputs)
     if weights is None:
         weights = seeded_weights(graph, seed)

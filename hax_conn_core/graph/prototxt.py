@@ -347,7 +347,8 @@ class _GraphBuilder:
             bottoms = tuple(self._resolve(where, blob, future, index) for blob in entry.bottoms)
             tops, in_place = self._name_tops(where, layer_name, entry)
             layer = Layer(index=index, name=layer_name, type=kind, bottoms=bottoms, tops=tops,
-                          params=params, source_line=line, in_place=in_place)
+                          params=params, source_line=line, in_place=in_place,
+                          fused=in_place)
             try:
                 out = shapes.output_shapes(layer, [self.tensors[b].shape for b in bottoms])
             except ModelError as exc:

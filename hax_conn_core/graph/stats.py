@@ -6,7 +6,7 @@ ReLU 1, BatchNorm 2 (subtract, multiply), Scale 1 (+1 with bias), Eltwise n-1 pe
 element (+n with coefficients), Pooling kernel area, LRN ``2 local_size + 3``, Softmax 3.
 Bytes moved = weights (every stored blob) + inputs read + outputs written, for an element size
 ``dtype_bytes``. Dropout, Flatten and Split are no-ops at inference (inference engines drop or
-alias them): 0 FLOPs and 0 bytes.
+alias them): 0 FLOPs and 0 bytes. ONNX nodes follow :mod:`.frontends.onnx.ops`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Tuple
 
 from hax_conn_core.graph.model import (
     ConvolutionParams, EltwiseParams, Graph, InnerProductParams, Layer, LayerStats, LRNParams,
-    PoolingParams, ScaleParams)
+    OnnxNodeParams, PoolingParams, ScaleParams)
 from hax_conn_core.graph.shapes import count
 
 _NO_OPS = ("Dropout", "Flatten", "Split", "Input")
@@ -76,8 +76,24 @@ def _flops(graph: Graph, layer: Layer) -> int:
     return 0
 
 
+def _onnx_stats(graph: Graph, layer: Layer, dtype_bytes: int) -> LayerStats:
+    """Cost of one ONNX node: the per-op rules of :mod:`.frontends.onnx.ops`."""
+    from hax_conn_core.graph.frontends.onnx import ops
+
+    params, stored = ops.weight_elements(layer)
+    bytes_in = bytes_out = 0
+    if not ops.is_alias(layer) and layer.bottoms:
+        bytes_in = sum(count(graph.tensors[t].shape) for t in layer.bottoms) * dtype_bytes
+        bytes_out = sum(count(graph.tensors[t].shape) for t in layer.tops) * dtype_bytes
+    return LayerStats(index=layer.index, name=layer.name, type=layer.type, params=params,
+                      flops=ops.flops(graph, layer), weight_bytes=stored * dtype_bytes,
+                      activation_bytes_in=bytes_in, activation_bytes_out=bytes_out)
+
+
 def stats_of(graph: Graph, layer: Layer, dtype_bytes: int = 4) -> LayerStats:
     """Cost of one layer of ``graph``."""
+    if isinstance(layer.params, OnnxNodeParams):
+        return _onnx_stats(graph, layer, dtype_bytes)
     params, stored = _weights(graph, layer)
     if layer.type in _NO_OPS:
         bytes_in = bytes_out = 0

@@ -52,4 +52,4 @@ def subgraph(graph: Graph, first_layer: int, last_layer: int) -> Graph:
     layers: List[Layer] = [replace(layer, index=layer.index - first_layer) for layer in inside]
     return Graph(name=f"{graph.name}[{first_layer}:{last_layer}]", layers=tuple(layers),
                  tensors=tensors, inputs=tuple(inputs), outputs=tuple(outputs),
-                 source=graph.source)
+                 source=graph.source, frontend=graph.frontend, origin=graph.origin)

@@ -1,0 +1,53 @@
+"""Any contiguous range of an ONNX-read graph as an ONNX model of its own.
+
+The range's nodes come from the user's model as they are, with their own initialisers
+(``onnx.utils.Extractor`` over the shape-fixed model the reader kept in ``Graph.origin``); its
+inputs and outputs are those of :func:`hax_conn_core.graph.onnx_export.layer_range` (the
+tensors entering and leaving it), so for a valid cut part A then part B gives the whole.
+Nothing goes through the Caffe exporter.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from hax_conn_core.errors import InternalError, ModelError
+from hax_conn_core.graph.model import Graph
+
+
+def _extractor(graph: Graph):
+    """One Extractor per graph (building it walks the whole model)."""
+    import onnx.utils
+
+    cached = getattr(graph, "_hax_conn_extractor", None)
+    if cached is None:
+        cached = onnx.utils.Extractor(graph.origin)
+        object.__setattr__(graph, "_hax_conn_extractor", cached)
+    return cached
+
+
+def extract_range(graph: Graph, first: Optional[int] = None, last: Optional[int] = None,
+                  outputs: Optional[Sequence[str]] = None, extra_outputs: Sequence[str] = (),
+                  check: bool = True):
+    """Layers ``first .. last`` (defaults: all) of an ONNX-read ``graph`` as a ModelProto."""
+    import onnx
+
+    from hax_conn_core.graph.onnx_export import layer_range
+
+    if graph.frontend != "onnx" or graph.origin is None:
+        raise ModelError(f"{graph.name}: extract_range needs a graph read from an ONNX file; "
+                         f"this one came from the {graph.frontend} frontend")
+    chosen = layer_range(graph, first, last, outputs, extra_outputs)
+    whole = chosen.first == 0 and chosen.last == len(graph.layers) - 1
+    name = graph.name if whole else f"{graph.name}[{chosen.first}:{chosen.last}]"
+    model = _extractor(graph).extract_model(list(chosen.inputs), list(chosen.outputs))
+    model.ir_version = graph.origin.ir_version
+    model.graph.name = name
+    model.producer_name = graph.origin.producer_name or "hax_conn"
+    if check:
+        try:
+            onnx.checker.check_model(model)
+        except onnx.checker.ValidationError as error:
+            raise InternalError(f"{name}: the extracted ONNX model fails onnx.checker: "
+                                f"{error}") from error
+    return model
