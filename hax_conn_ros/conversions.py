@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
+from hax_conn_core.postprocess import ClassifyResult, make_postprocessor, Postprocessor
 from hax_conn_core.preprocess import Image
 from hax_conn_core.schedule import SCHEDULE_FORMAT
 from hax_conn_core.schedule import Schedule as CoreSchedule
 
-#: Classes (and scores) an InferenceResult carries, best first.
-TOP_K = 5
+#: A model without an ``outputs`` setting: classify, top-5, indices (docs/outputs.md).
+DEFAULT_POSTPROCESSOR = make_postprocessor(None, "default")
 
 
 def image_from_msg(msg) -> Image:
@@ -51,26 +53,29 @@ def schedule_from_msg(msg) -> CoreSchedule:
                         profile_sha256=msg.profile_sha256 or None)
 
 
-def result_to_msg(output, header):
-    """A feeder.Output and the input image's header -> hax_conn_ros/InferenceResult."""
-    from hax_conn_ros.msg import InferenceResult
+def result_to_msg(output, header, postprocessor: Optional[Postprocessor] = None):
+    """A feeder.Output and the input image's header -> hax_conn_ros/InferenceResult, the
+    outputs as ``postprocessor`` makes them (default: classify, top-5, indices): classes and
+    scores, or every tensor. Its ConfigError (e.g. top_k above the class count) passes on."""
+    from hax_conn_ros.msg import InferenceResult, OutputTensor
 
-    scores = _first_output(output.outputs)
-    best = np.argsort(scores)[::-1][:TOP_K] if scores.size else np.zeros(0, int)
-    return InferenceResult(header=header, dnn=output.dnn, frame_set=output.frame_set,
-                           schedule_sequence=int(output.label or 0),
-                           accelerator=output.last_accelerator,
-                           class_ids=[int(i) for i in best],
-                           scores=[float(scores[i]) for i in best],
-                           latency_ms=float(output.latency_ms),
-                           gpu_ms=float(output.accelerator_ms.get("gpu", 0.0)),
-                           dla_ms=float(output.accelerator_ms.get("dla", 0.0)))
-
-
-def _first_output(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    for value in outputs.values():
-        return np.asarray(value, dtype=np.float32).reshape(-1)
-    return np.zeros(0, np.float32)
+    post = postprocessor or DEFAULT_POSTPROCESSOR
+    done = post(output.outputs)
+    msg = InferenceResult(header=header, dnn=output.dnn, frame_set=output.frame_set,
+                          schedule_sequence=int(output.label or 0),
+                          accelerator=output.last_accelerator, weights=output.weights,
+                          postprocess=post.config.kind,
+                          latency_ms=float(output.latency_ms),
+                          gpu_ms=float(output.accelerator_ms.get("gpu", 0.0)),
+                          dla_ms=float(output.accelerator_ms.get("dla", 0.0)))
+    if isinstance(done, ClassifyResult):
+        msg.class_ids, msg.scores = list(done.class_ids), list(done.scores)
+        msg.class_names = list(done.names)
+    else:  # array('f') from the bytes: rosidl checks a list element by element
+        msg.outputs = [OutputTensor(name=t.name, shape=list(t.shape),
+                                    data=array("f", t.data.tobytes()))
+                       for t in done.tensors]
+    return msg
 
 
 def layer_timings_to_msg(medians: Mapping[tuple, float], profile, stamp=None):

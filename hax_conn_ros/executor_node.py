@@ -19,14 +19,20 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from hax_conn_core import feeder as feeding
-from hax_conn_core.errors import HaxConnError
+from hax_conn_core.errors import ConfigError, HaxConnError
 from hax_conn_core.models import known_ids
+from hax_conn_core.postprocess import make_postprocessor
 from hax_conn_core.replan import Replanner
 from hax_conn_ros import conversions
 from hax_conn_ros.msg import InferenceResult, Schedule
 from hax_conn_ros.planner_node import SCHEDULE_QOS
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
+OUTPUTS = {  # <dnn>.outputs.<key>: (default, description); docs/outputs.md
+    "kind": ("classify", "classify (top-k classes) or raw (every output tensor)"),
+    "top_k": (5, "classes per result, for classify"),
+    "labels": ("", "labels file, one class name per line ('' = indices only)"),
+}
 PARAMETERS = {  # name: (default, description)
     "backend": ("onnxruntime", "accelerator runtime: onnxruntime, cuda-sm or tensorrt"),
     "device": ("", "device description id or .yaml path ('' = the backend's own)"),
@@ -34,6 +40,8 @@ PARAMETERS = {  # name: (default, description)
     "diagnostics_period_s": (1.0, "seconds between /diagnostics updates"),
     **{f"{dnn}.image_topic": (DEFAULT_IMAGE_TOPIC, f"sensor_msgs/Image input of {dnn}")
        for dnn in known_ids()},
+    **{f"{dnn}.outputs.{key}": (default, f"{dnn}'s results: {text}")
+       for dnn in known_ids() for key, (default, text) in OUTPUTS.items()},
 }
 
 
@@ -47,6 +55,14 @@ class ExecutorNode(Node):
                                                                       read_only=True))
         self.accelerator = accelerator
         value = self.get_parameter
+        try:  # a bad outputs setting stops the node here, before it holds a runtime
+            self._post = {dnn: make_postprocessor(
+                {key: value(f"{dnn}.outputs.{key}").value for key in OUTPUTS}, dnn,
+                where=f"{self.get_name()}: {dnn}.outputs") for dnn in known_ids()}
+        except ConfigError:
+            Node.destroy_node(self)
+            raise
+        self._unfit = set()  # DNNs whose outputs the setting does not fit (logged once)
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
                                        log=self.get_logger())
         self._feeder.hosts.add(accelerator)
@@ -107,8 +123,16 @@ class ExecutorNode(Node):
 
     def _publish_result(self, output) -> None:
         publisher = self._results.get(output.dnn)
-        if publisher is not None and self._mine(output.last_accelerator):
-            publisher.publish(conversions.result_to_msg(output, output.tag))
+        if publisher is None or not self._mine(output.last_accelerator):
+            return
+        try:
+            msg = conversions.result_to_msg(output, output.tag, self._post.get(output.dnn))
+        except ConfigError as error:  # e.g. top_k above the class count
+            if output.dnn not in self._unfit:
+                self._unfit.add(output.dnn)
+                self.get_logger().error(f"results of {output.dnn} not published: {error}")
+            return
+        publisher.publish(msg)
 
     def _publish_diagnostics(self) -> None:
         schedule = self._feeder.schedule

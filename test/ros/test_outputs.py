@@ -1,0 +1,75 @@
+"""Per-model outputs in the results, with real rclpy and DDS (isolated domain, conftest.py):
+a `raw` model's InferenceResult carries its tensors exactly as the runtime computed them, a
+`classify` model its top-k classes named from a labels file; both say which weights ran."""
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+EXECUTORS = ("gpu_executor", "dla_executor")
+
+
+def _both(**params):
+    return {node: dict(params) for node in EXECUTORS}
+
+
+def test_raw_results_carry_the_runtime_outputs_and_classify_names_classes(bringup, tmp_path):
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from hax_conn_core import feeder as feeding
+    from hax_conn_ros.msg import InferenceResult
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"class-{i}\n" for i in range(1000)))
+    graph = bringup(**_both(**{"resnet18.outputs.kind": "raw", "alexnet.outputs.top_k": 3,
+                               "alexnet.outputs.labels": str(labels)}))
+    computed = {}  # (dnn, frame_set) -> the runtime's outputs, as the feeder hands them on
+    (feeder,) = feeding.shared()
+    feeder.add_listener(lambda out: computed.setdefault((out.dnn, out.frame_set), out))
+    results = {"alexnet": [], "resnet18": []}
+    publisher = graph.probe.create_publisher(Image, "/camera/image_raw",
+                                             qos_profile_sensor_data)
+    image = Image(height=224, width=224, encoding="rgb8", step=224 * 3,
+                  data=np.arange(224 * 224 * 3, dtype=np.uint32).astype(np.uint8).tobytes())
+    for dnn, got in results.items():
+        graph.probe.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result", got.append,
+                                        50)
+
+    def matched(dnn):
+        return [(r, computed[(dnn, r.frame_set)]) for r in list(results[dnn])
+                if (dnn, r.frame_set) in computed]
+
+    graph.wait(lambda: matched("alexnet") and matched("resnet18"),
+               "results of both DNNs matched with the runtime's outputs",
+               step=lambda: publisher.publish(image))
+    for msg, output in matched("resnet18"):
+        assert msg.postprocess == "raw" and msg.weights == "seeded:0"
+        assert list(msg.class_ids) == [] and list(msg.scores) == []
+        assert [t.name for t in msg.outputs] == list(output.outputs)
+        for tensor in msg.outputs:
+            value = np.asarray(output.outputs[tensor.name])
+            assert tuple(tensor.shape) == value.shape == (1, 1000)
+            np.testing.assert_array_equal(np.asarray(tensor.data, np.float32),
+                                          value.astype(np.float32).reshape(-1))
+    for msg, output in matched("alexnet"):
+        assert msg.postprocess == "classify" and msg.weights == "seeded:0" and not msg.outputs
+        scores = np.asarray(output.outputs["prob"], np.float32).reshape(-1)
+        best = sorted(range(scores.size), key=lambda i: -scores[i])[:3]
+        assert list(msg.class_ids) == best
+        assert list(msg.class_names) == [f"class-{i}" for i in best]
+        np.testing.assert_array_equal(np.asarray(msg.scores, np.float32), scores[best])
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"alexnet.outputs.kind": "boxes"}, "gpu_executor: alexnet.outputs: kind 'boxes' is "
+                                        "unknown; expected one of classify, raw"),
+    ({"alexnet.outputs.labels": "/no/such/labels.txt"}, "cannot read labels file"),
+])
+def test_a_bad_outputs_setting_stops_the_nodes_with_one_line(bringup, params, message):
+    from hax_conn_core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        bringup(**_both(**params))
+    assert message in str(error.value) and "\n" not in str(error.value)
