@@ -343,9 +343,15 @@ class CudaSmBackend(Backend):
         partition = self._partitions[spec.accelerator]
         stream = partition.stream
         dtype = getattr(torch, TORCH_DTYPES[spec.precision])
-        module = build_module(spec.graph, spec.weights, first=spec.first_layer,
-                              last=spec.last_layer, dtype=TORCH_DTYPES[spec.precision],
-                              channels_last=True, device="cuda")
+        if getattr(spec.graph, "frontend", "caffe") == "onnx":  # imported: onnx_torch.py
+            from hax_conn_core.runtime.backends.onnx_torch import build_range_module
+
+            module = build_range_module(spec, TORCH_DTYPES[spec.precision],
+                                        channels_last=True, device="cuda")
+        else:
+            module = build_module(spec.graph, spec.weights, first=spec.first_layer,
+                                  last=spec.last_layer, dtype=TORCH_DTYPES[spec.precision],
+                                  channels_last=True, device="cuda")
         input_shapes = {name: tuple(spec.graph.shape(name)) for name in module.input_names}
         output_shapes = {name: tuple(spec.graph.shape(name)) for name in module.output_names}
         senders = None

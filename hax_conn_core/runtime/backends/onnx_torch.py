@@ -705,7 +705,7 @@ def build_onnx_module(model, dtype: str = "float32", channels_last: bool = False
         raise ModelError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     label = label or (model.graph.name or "onnx model")
     prepared = prepare(model, input_shapes, where=label)
-    check_supported(prepared.model, label)
+    check_supported(prepared.model, label)  # refused before any torch work
     torch = _torch()
     builders = _builders()
     classes = _classes()
@@ -751,3 +751,20 @@ def build_onnx_module(model, dtype: str = "float32", channels_last: bool = False
     if device is not None:
         module = module.to(device)
     return module
+
+
+def range_model(spec):
+    """The ONNX model of an engine spec's layer range over an ONNX-read graph, with the
+    user's own initialisers (the frontend's extraction: a range as it is, not re-emitted)."""
+    from hax_conn_core.graph.frontends.onnx import extract_range
+
+    return extract_range(spec.graph, spec.first_layer, spec.last_layer)
+
+
+def build_range_module(spec, dtype: str = "float32", channels_last: bool = False,
+                       device=None):
+    """:func:`build_onnx_module` for an EngineSpec whose graph the ONNX frontend read (the
+    cuda-sm backend's hook). A node outside the torch path: a BackendError naming the
+    engine, the node and its op type, before any torch work."""
+    return build_onnx_module(range_model(spec), dtype=dtype, channels_last=channels_last,
+                             device=device, label=spec.label)
