@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Sequence
 
 from hax_conn_core.cli.base import add_json_option, add_profile_option, Command
 from hax_conn_core.errors import ConfigError
@@ -205,8 +205,9 @@ def measure(profile, sets, args: argparse.Namespace):
     finally:
         backend.close()
     return make_report(rows, command=_command(args), backend=info,
-                       profile_path=str(args.profile), profile_sha256=profile.sha256, rounds=args.rounds, frames=args.frames,
-                       warmup=args.warmup, seed=args.seed, precision=args.precision)
+                       profile_path=str(args.profile), profile_sha256=profile.sha256,
+                       rounds=args.rounds, frames=args.frames, warmup=args.warmup,
+                       seed=args.seed, precision=args.precision)
 
 
 def print_tables(report) -> None:

@@ -14,7 +14,7 @@ import datetime
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from hax_conn_core.errors import ScheduleError
 from hax_conn_core.jsonpath import join, load_json, Reader
