@@ -90,9 +90,9 @@ def measure_peak(streams: int = 2, duration_s: float = 0.5,
     finally:
         for stream in made.values():
             stream.close()
+    alone = {a: round(v, 3) for a, v in alone.items()}
+    together = {a: round(v, 3) for a, v in together.items()}
     return PeakBandwidth(single_gbps=max(alone.values()),
-                         peak_gbps=max(sum(together.values()), max(alone.values())),
+                         peak_gbps=round(max(sum(together.values()), max(alone.values())), 3),
                          streams=len(accelerators), duration_s=duration_s,
-                         alone_gbps={a: round(v, 3) for a, v in alone.items()},
-                         together_gbps={a: round(v, 3) for a, v in together.items()},
-                         method=method)
+                         alone_gbps=alone, together_gbps=together, method=method)
