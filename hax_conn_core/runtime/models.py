@@ -2,7 +2,10 @@
 
 ``load_model("googlenet")`` reads the shipped prototxt (or a path to one) and gives it weights:
 from a ``.caffemodel`` / ``.onnx`` file when one is named, else seeded (docs/execution.md) with
-BatchNorm statistics calibrated by one onnxruntime run. Every result names the weights
+BatchNorm statistics calibrated by one onnxruntime run. ``load_model("net.onnx")`` (or the id
+of a model registered by path, ``graph.resolve.register_model``) reads a user's ONNX model with
+its own weights; its ranges are extracted from it, never re-exported (``onnx_export.export``).
+Every result names the weights
 (``weights_id``). Loaded models are kept for the process (reading and calibrating a deep DNN
 takes a second or more), so swapping back to a DNN set costs nothing here.
 """
@@ -13,7 +16,7 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -58,26 +61,34 @@ class RuntimeModel:
 
 
 _LOCK = threading.Lock()
-_LOADED: Dict[Tuple[str, int, Optional[str]], RuntimeModel] = {}
+_LOADED: Dict[tuple, RuntimeModel] = {}
 
 
 def load_model(name: str, seed: int = 0,
-               weights: Optional[Union[str, Path]] = None) -> RuntimeModel:
-    """The DNN ``name`` (a registered id, docs/conventions.md) with its weights."""
-    from hax_conn_core.graph.prototxt import load_prototxt
-    from hax_conn_core.models import get_model
+               weights: Optional[Union[str, Path]] = None,
+               input_shape: Optional[Sequence[int]] = None) -> RuntimeModel:
+    """The DNN ``name`` with its weights: a registered id (docs/conventions.md), a model
+    registered with ``graph.resolve.register_model``, or a .prototxt / .onnx path
+    (``graph.resolve.resolve_model``; an ONNX model's weights are its own initialisers)."""
+    from hax_conn_core.graph.resolve import resolve_model
 
-    key = (name, seed, None if weights is None else str(Path(weights).resolve()))
+    source = resolve_model(name, input_shape=input_shape)
+    key = (source.id, str(source.path), seed,
+           None if weights is None else str(Path(weights).resolve()), source.input_shape)
     with _LOCK:
         cached = _LOADED.get(key)
     if cached is not None:
         return cached
-    info = get_model(name)
-    graph = load_prototxt(info.prototxt, name=name)
-    if tuple(graph.shape(graph.inputs[0])) != tuple(info.input_shape):
-        raise ModelError(f"{info.prototxt}: input shape {graph.shape(graph.inputs[0])}; the "
-                         f"registry says {info.input_shape}")
-    model = model_with_weights(name, graph, seed, weights)
+    graph = source.load_graph()  # a built-in's input shape checked against the registry
+    if source.frontend == "onnx":
+        if weights is not None:
+            raise ModelError(f"{source.path}: an ONNX model carries its own weights; leave "
+                             f"out the weights file {weights}")
+        model = RuntimeModel(name=source.id, graph=graph, weights=_onnx_weights(graph),
+                             weights_id=f"file:{source.path.name}:"
+                                        f"{_file_sha256(source.path)[:16]}")
+    else:
+        model = model_with_weights(source.id, graph, seed, weights)
     with _LOCK:
         _LOADED.setdefault(key, model)
         return _LOADED[key]
@@ -99,6 +110,18 @@ def model_with_weights(name: str, graph, seed: int = 0,
     blobs = load_weights(path, graph)
     return RuntimeModel(name=name, graph=graph, weights=blobs,
                         weights_id=f"file:{path.name}:{_file_sha256(path)[:16]}")
+
+
+def _onnx_weights(graph) -> Dict[str, list]:
+    """Layer name -> its constant inputs (initialisers, Constant values) in input order:
+    the ONNX model's own weights, keyed like Caffe blobs (docs/execution.md)."""
+    found: Dict[str, list] = {}
+    for layer in graph.layers:
+        params = layer.params
+        blobs = [params.constants[x] for x in params.inputs if x in params.constants]
+        if blobs:
+            found[layer.name] = blobs
+    return found
 
 
 def _file_sha256(path: Path) -> str:
