@@ -57,8 +57,11 @@ class Feeder:
     """See the module docstring. ``backend``: a backend name (get_backend), opened on start."""
 
     def __init__(self, backend: str = "onnxruntime", device: Optional[str] = None,
-                 gather_s: float = 0.1, seed: int = 0, log=None):
+                 gather_s: float = 0.1, seed: int = 0, log=None,
+                 weights: Optional[Dict[str, str]] = None):
         self.backend_name, self.device, self.gather_s, self.seed = backend, device, gather_s, seed
+        #: DNN -> its weights file (.caffemodel / .onnx); DNNs not named run seeded weights.
+        self.weights: Dict[str, str] = dict(weights or {})
         # Anything with info/warning/error (a logging.Logger, an rclpy node's logger).
         self.log = log or logging.getLogger(__name__)
         self._cond = threading.Condition()
@@ -186,7 +189,8 @@ class Feeder:
         from hax_conn_core.runtime.session import Runtime
 
         try:
-            models = {name: load_model(name, seed=self.seed) for name in schedule.assignments}
+            models = {name: load_model(name, seed=self.seed, weights=self.weights.get(name))
+                      for name in schedule.assignments}
             if self.runtime is None:
                 self.runtime = Runtime(self._backend, profile, schedule, models,
                                        on_result=self._on_result).start()

@@ -42,6 +42,8 @@ PARAMETERS = {  # name: (default, description)
        for dnn in known_ids()},
     **{f"{dnn}.outputs.{key}": (default, f"{dnn}'s results: {text}")
        for dnn in known_ids() for key, (default, text) in OUTPUTS.items()},
+    **{f"{dnn}.weights": ("", f"{dnn}'s weights file (.caffemodel, .onnx); '' = seeded")
+       for dnn in known_ids()},
 }
 
 
@@ -63,8 +65,13 @@ class ExecutorNode(Node):
             Node.destroy_node(self)
             raise
         self._unfit = set()  # DNNs whose outputs the setting does not fit (logged once)
+        weights = {dnn: value(f"{dnn}.weights").value for dnn in known_ids()
+                   if value(f"{dnn}.weights").value}
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
-                                       log=self.get_logger())
+                                       log=self.get_logger(), weights=weights)
+        if self._feeder.weights != weights:  # the process's other executor came first
+            self.get_logger().warning(f"weights {weights} differ from the other executor's "
+                                      f"{self._feeder.weights}, which the shared runtime uses")
         self._feeder.hosts.add(accelerator)
         self._feeder.add_listener(self._publish_result)
         self._profiles = Replanner()
