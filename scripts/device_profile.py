@@ -97,8 +97,9 @@ def preflight(log) -> dict:
     missing = [k for k in ("torch", "cuda.bindings", "onnx", "onnxruntime", "numpy", "yaml")
                if not found[k]]
     if missing:
+        wheels = {"yaml": "pyyaml", "cuda.bindings": "cuda-bindings"}
         log(f"cannot profile: {', '.join(missing)} missing (pip install "
-            f"{' '.join('pyyaml' if m == 'yaml' else 'cuda-bindings' if m == 'cuda.bindings' else m for m in missing)})")
+            f"{' '.join(wheels.get(m, m) for m in missing)})")
         sys.exit(2)
     return found
 
@@ -307,7 +308,7 @@ def cmd_merge(args) -> int:
     first = docs[0][1]
     merged = json.loads(json.dumps(first))
     merged["dnns"] = {}
-    merged["profiler"]["dnns"] = {}
+    merged.setdefault("profiler", {})["dnns"] = {}
     sources = set()
     for dnn, doc in docs:
         if doc["contention"] != first["contention"] or doc["device"] != first["device"]:
@@ -315,7 +316,8 @@ def cmd_merge(args) -> int:
                   "calibration): not merged", file=sys.stderr)
             return 2
         merged["dnns"][dnn] = doc["dnns"][dnn]
-        merged["profiler"]["dnns"][dnn] = doc["profiler"]["dnns"][dnn]
+        if dnn in doc.get("profiler", {}).get("dnns", {}):
+            merged["profiler"]["dnns"][dnn] = doc["profiler"]["dnns"][dnn]
         sources.add(doc.get("demand_source", ""))
     if len(sources) > 1:
         merged["demand_source"] = "per DNN: see each DNN's profiler.dnns.<dnn> (dram_check)"
