@@ -42,8 +42,9 @@ class ValidateCommand(Command):
         parser.add_argument("--dnns", metavar="a,b[;c,d,e]",
                             help="DNN sets: ',' joins the DNNs of a set (priority order), ';' "
                                  "separates sets (default with --schedules: every set there)")
-        parser.add_argument("--objectives", default="latency,throughput", metavar="O",
-                            help="comma-separated: latency, throughput (default: both)")
+        parser.add_argument("--objectives", metavar="O",
+                            help="comma-separated: latency, throughput (default: both; with "
+                                 "--schedules: those the bundle has)")
         parser.add_argument("--max-transitions", type=int, default=1, metavar="K",
                             help="planning: most accelerator changes per DNN (default: 1)")
         parser.add_argument("--frames-in-flight", type=int, default=2, metavar="D",
@@ -87,9 +88,10 @@ class ValidateCommand(Command):
             return self._finish(report, stem, args, write_json=False)
         if not args.profile:
             raise ConfigError("--profile: required (except with --from-json)")
-        objectives = parse_objectives(args.objectives)
+        objectives = parse_objectives(args.objectives) if args.objectives else None
         self._check_numbers(args)
         from hax_conn_core.profile import load_profile
+        from hax_conn_core.schedule import OBJECTIVES
         from hax_conn_core.validation import bundle
 
         profile = load_profile(args.profile)
@@ -103,7 +105,8 @@ class ValidateCommand(Command):
         else:
             if not wanted:
                 raise ConfigError("--dnns: required unless --schedules names a bundle")
-            sets = bundle.plan_sets(profile, wanted, objectives, args.max_transitions,
+            sets = bundle.plan_sets(profile, wanted, objectives or list(OBJECTIVES),
+                                    args.max_transitions,
                                     args.frames_in_flight, args.timeout, log=_log)
             if args.write_schedules:
                 written = bundle.write_bundle(args.write_schedules, profile, sets,

@@ -42,7 +42,9 @@ class ScheduleSet:
 
     @property
     def key(self) -> str:
-        return f"{'+'.join(self.dnns)}.{self.objective}"
+        """``a-b.latency``: a file-name part (DNN ids have no ``-``; no ``+``, which not every
+        file transfer keeps)."""
+        return f"{'-'.join(self.dnns)}.{self.objective}"
 
 
 def parse_sets(text: str, what: str = "--dnns") -> List[Tuple[str, ...]]:
@@ -179,18 +181,22 @@ def load_bundle(path: Union[str, Path], profile: Profile) -> List[ScheduleSet]:
 
 
 def select(sets: Sequence[ScheduleSet], wanted: Sequence[Sequence[str]],
-           objectives: Sequence[str]) -> List[ScheduleSet]:
-    """The sets of ``sets`` asked for (all when ``wanted`` is empty), per objective asked;
-    one not in the bundle is a ScheduleError listing what the bundle has."""
+           objectives: Optional[Sequence[str]] = None) -> List[ScheduleSet]:
+    """The sets of ``sets`` asked for (all when ``wanted`` is empty), per objective asked
+    (``None``: every objective the bundle has for the set); one asked for and not in the
+    bundle is a ScheduleError listing what the bundle has."""
     if not wanted:
-        chosen = [s for s in sets if s.objective in objectives]
+        chosen = [s for s in sets if objectives is None or s.objective in objectives]
         if not chosen:
-            raise ScheduleError(f"the bundle has no {' or '.join(objectives)} schedules")
+            raise ScheduleError(f"the bundle has no {' or '.join(objectives or ())} schedules")
         return chosen
     have = {(s.dnns, s.objective): s for s in sets}
     out = []
     for names in wanted:
-        for objective in objectives:
+        if not any(dnns == tuple(names) for dnns, _ in have):
+            raise ScheduleError(f"the bundle has no schedules for {'+'.join(names)}: it has "
+                                + ", ".join(f"{'+'.join(d)} {o}" for d, o in have))
+        for objective in objectives or [o for d, o in have if d == tuple(names)]:
             found = have.get((tuple(names), objective))
             if found is None:
                 raise ScheduleError(

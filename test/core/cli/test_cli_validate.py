@@ -135,7 +135,9 @@ def cpu_bundle(tmp_path_factory):
      "--objectives: 'speed'"),
     (["--profile", XAVIER, "--schedules", "{bundle}"], "is not in the profile"),
     (["--profile", CPU, "--schedules", "{bundle}", "--dnns", "alexnet,googlenet"],
-     "the bundle has no latency schedules for alexnet+googlenet"),
+     "the bundle has no schedules for alexnet+googlenet"),
+    (["--profile", CPU, "--schedules", "{bundle}", "--objectives", "throughput"],
+     "the bundle has no throughput schedules"),
     (["--profile", CPU, "--dnns", PAIR, "--rounds", "0"], "--rounds >= 1"),
     (["--profile", CPU], "--dnns: required unless --schedules"),
     (["--dnns", PAIR], "--profile: required"),
@@ -156,7 +158,7 @@ def test_a_tampered_schedule_file_is_refused(cpu_bundle, tmp_path):
     bundle.mkdir()
     for f in cpu_bundle.glob("*.json"):
         (bundle / f.name).write_text(f.read_text())
-    path = bundle / "resnet18+mobilenet_v1.latency.herald.json"
+    path = bundle / "resnet18-mobilenet_v1.latency.herald.json"
     doc = json.loads(path.read_text())
     doc["dnns"]["mobilenet_v1"]["assignment"][-1] = "npu"
     path.write_text(json.dumps(doc))
@@ -164,3 +166,37 @@ def test_a_tampered_schedule_file_is_refused(cpu_bundle, tmp_path):
     assert done.returncode == 2
     assert "herald.json: dnns.mobilenet_v1.assignment[4]: unknown accelerator 'npu'" in \
         done.stderr
+
+
+DEVICE_LIKE = """
+import runpy, sys
+class Block:  # what the GPU machine lacks
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("z3", "rclpy", "hax_conn_ros", "rich", "matplotlib"):
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_the_device_script_measures_a_bundle_without_z3_rich_or_matplotlib(
+        cpu_bundle, tmp_path):
+    script = Path(__file__).resolve().parents[3] / "scripts" / "device_validate.py"
+    env = dict(os.environ, HAX_CONN_CACHE=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", DEVICE_LIKE, str(script), "--profile", CPU,
+                           "--schedules", str(cpu_bundle), "--out", str(tmp_path / "out"),
+                           "--backend", "onnxruntime", "--rounds", "1", "--frames", "2",
+                           "--warmup", "1"], capture_output=True, text=True, timeout=600,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["validate-onnxruntime-resnet18-mobilenet_v1.json",
+                     "validate-onnxruntime-resnet18-mobilenet_v1.md",
+                     "validate-onnxruntime.json", "validate-onnxruntime.md"]
+    assert "needs matplotlib" in done.stderr  # the chart is left to a machine that has it
+    joined = json.loads((tmp_path / "out" / "validate-onnxruntime.json").read_text())
+    assert joined["command"].startswith("PYTHONPATH=. python3 scripts/device_validate.py")
+    assert [row["objective"] for row in joined["rows"]] == ["latency"]
+    # plain-text table in place of rich's
+    assert "HaX-CoNN" in done.stdout and "latency pred (ms)" in done.stdout

@@ -62,13 +62,13 @@ def test_a_bundle_of_a_subset_profile_loads_on_the_whole_one(tmp_path, profile):
 
 
 def test_another_profile_is_refused_naming_the_file(written):
-    with pytest.raises(ScheduleError, match=r"resnet18\+mobilenet_v1\.latency\.hax-conn\.json"
+    with pytest.raises(ScheduleError, match=r"resnet18-mobilenet_v1\.latency\.hax-conn\.json"
                                             r".*not in the profile"):
         bundle.load_bundle(written, load_profile(XAVIER))
 
 
 def test_a_schedule_that_does_not_fit_the_profile_is_refused(written, profile):
-    path = written / "resnet18+mobilenet_v1.latency.herald.json"
+    path = written / "resnet18-mobilenet_v1.latency.herald.json"
     doc = json.loads(path.read_text())
     doc["dnns"]["resnet18"]["assignment"].pop()
     doc.pop("profile_sha256")
@@ -79,7 +79,7 @@ def test_a_schedule_that_does_not_fit_the_profile_is_refused(written, profile):
 
 
 def test_a_schedule_planned_on_another_profile_is_refused(written, profile):
-    path = written / "resnet18+mobilenet_v1.throughput.h2h.json"
+    path = written / "resnet18-mobilenet_v1.throughput.h2h.json"
     doc = json.loads(path.read_text())
     doc["profile_sha256"] = "0" * 64
     path.write_text(json.dumps(doc))
@@ -89,7 +89,7 @@ def test_a_schedule_planned_on_another_profile_is_refused(written, profile):
 
 def test_a_schedule_listed_under_the_wrong_objective_is_refused(written, profile):
     manifest = json.loads((written / bundle.MANIFEST).read_text())
-    manifest["sets"][0]["schedules"]["H2H"] = "resnet18+mobilenet_v1.throughput.h2h.json"
+    manifest["sets"][0]["schedules"]["H2H"] = "resnet18-mobilenet_v1.throughput.h2h.json"
     (written / bundle.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ScheduleError, match="a throughput schedule of resnet18\\+mobilenet_v1; "
                                             "the bundle lists it as latency"):
@@ -128,9 +128,12 @@ def test_missing_baselines_are_computed_without_the_planner(profile, planned):
 def test_select_picks_sets_and_names_what_is_missing(planned):
     assert bundle.select(planned, [], ["throughput"]) == [planned[1]]
     assert bundle.select(planned, [PAIR], ["latency"]) == [planned[0]]
-    with pytest.raises(ScheduleError, match="no latency schedules for alexnet\\+resnet18: it "
+    assert bundle.select(planned, [PAIR]) == planned  # every objective it has
+    with pytest.raises(ScheduleError, match="no schedules for alexnet\\+resnet18: it "
                                             "has resnet18\\+mobilenet_v1 latency"):
         bundle.select(planned, [("alexnet", "resnet18")], ["latency"])
+    with pytest.raises(ScheduleError, match="no throughput schedules for resnet18"):
+        bundle.select(planned[:1], [PAIR], ["throughput"])
 
 
 def test_parse_sets():
