@@ -6,8 +6,10 @@ One module per concept:
   under one assignment, frame by frame (in-context group times and latencies);
 * :mod:`.groups`: the layer groups to profile and merging those too small to time;
 * :mod:`.transitions`: the split runs and the transition figure;
-* :mod:`.stressor`: a memory-streaming stressor of tunable bandwidth, and the peak bandwidth;
+* :mod:`.stressor`: the peak bandwidth, through the backend's memory streams
+  (``Backend.memory_stream``: a copy loop on the CPU, paced copies on a cuda-sm partition);
 * :mod:`.contention`: the PCCS-style slowdown calibration and its piecewise-linear fit;
+* :mod:`.dram_counters`: demand from Nsight Compute's DRAM byte counters (the GPU path);
 * :mod:`.estimate`: a roofline profile from the graph and the device description alone;
 * :mod:`.cache`: measurements kept on disk, so that an interrupted run resumes;
 * :mod:`.document`: the profile document with the profiler's optional keys, written atomically;
