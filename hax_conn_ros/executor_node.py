@@ -11,6 +11,7 @@ process does all of it. A new schedule (``planner/schedule``) takes effect betwe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -64,7 +65,7 @@ class ExecutorNode(Node):
         except ConfigError:
             Node.destroy_node(self)
             raise
-        self._unfit = set()  # DNNs whose outputs the setting does not fit (logged once)
+        self._unfit = {}  # dnn -> (error, results not published): outputs setting unfit
         weights = {dnn: value(f"{dnn}.weights").value for dnn in known_ids()
                    if value(f"{dnn}.weights").value}
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
@@ -135,9 +136,10 @@ class ExecutorNode(Node):
         try:
             msg = conversions.result_to_msg(output, output.tag, self._post.get(output.dnn))
         except ConfigError as error:  # e.g. top_k above the class count
-            if output.dnn not in self._unfit:
-                self._unfit.add(output.dnn)
+            unpublished = self._unfit.get(output.dnn, ("", 0))[1]
+            if not unpublished:  # one log line; /diagnostics counts them all
                 self.get_logger().error(f"results of {output.dnn} not published: {error}")
+            self._unfit[output.dnn] = (str(error), unpublished + 1)
             return
         publisher.publish(msg)
 
@@ -146,6 +148,10 @@ class ExecutorNode(Node):
         mine = [n for n, accs in schedule.assignments.items() if self._mine(accs[0])] \
             if schedule is not None else []
         stats = {n: s for n, s in self._feeder.stats().items() if n in mine}
+        for dnn, (error, unpublished) in list(self._unfit.items()):
+            base = stats.get(dnn) or feeding.DnnStats()
+            stats[dnn] = replace(base, run_errors=base.run_errors + unpublished,
+                                 last_error=error)
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [conversions.diagnostic_status(

@@ -92,3 +92,37 @@ def test_a_bad_outputs_setting_stops_the_nodes_with_one_line(bringup, params, me
     with pytest.raises(ConfigError) as error:
         bringup(**_both(**params))
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_setting_unfit_for_the_outputs_is_one_log_line_and_on_diagnostics(bringup):
+    """top_k above alexnet's 1000 classes: its results are not published, /diagnostics says
+    why; resnet18's results come as usual."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from hax_conn_ros.msg import InferenceResult
+
+    graph = bringup(**_both(**{"alexnet.outputs.top_k": 2000}))
+    results, statuses = [], []
+    for dnn in ("alexnet", "resnet18"):
+        graph.probe.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
+                                        results.append, 50)
+    graph.probe.create_subscription(
+        DiagnosticArray, "/diagnostics",
+        lambda array: statuses.extend({kv.key: kv.value for kv in s.values}
+                                      for s in array.status), 50)
+    publisher = graph.probe.create_publisher(Image, "/camera/image_raw",
+                                             qos_profile_sensor_data)
+    image = Image(height=224, width=224, encoding="rgb8", step=224 * 3,
+                  data=bytes(224 * 224 * 3))
+    expected = "alexnet: outputs: top_k 2000 exceeds the 1000 classes of output 'prob'"
+
+    def refused():
+        return [s for s in list(statuses)
+                if int(s.get("alexnet.errors", 0)) > 0 and expected in s["last_error"]]
+
+    graph.wait(lambda: refused() and any(r.dnn == "resnet18" for r in results),
+               "alexnet's refusal on /diagnostics and resnet18's results",
+               step=lambda: publisher.publish(image))
+    assert not [r for r in results if r.dnn == "alexnet"]
