@@ -100,3 +100,12 @@ def test_the_writer_round_trips_through_the_reader(tmp_path):
     for name, blobs in weights.items():
         for got, want in zip(loaded[name], blobs):
             np.testing.assert_array_equal(got, want)
+
+
+def test_a_truncated_caffemodel_is_one_model_error(tmp_path):
+    graph = parse_prototxt(nets.CHAIN)
+    path = tmp_path / "w.caffemodel"
+    write_caffemodel(path, seeded_weights(graph, 0), graph)
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(ModelError, match=r"not a binary caffemodel"):
+        load_weights(path, graph)
