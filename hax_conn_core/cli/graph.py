@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from hax_conn_core.cli.base import Command, add_json_option
 from hax_conn_core.errors import ConfigError
@@ -91,20 +91,54 @@ class Progress:
 
 
 def resolve_model(name: str) -> Tuple[str, Path]:
-    """(model id, prototxt path) for a registered DNN id or a prototxt path."""
-    from hax_conn_core.models import get_model, known_ids, normalise_model_id
+    """(model id, model file) for a registered DNN id or a .prototxt / .onnx path."""
+    from hax_conn_core.graph.resolve import resolve_model as resolve
 
-    path = Path(name)
-    if path.is_file() or name.endswith(".prototxt"):
-        if path.is_dir():
-            raise ConfigError(f"{name}: is a directory; expected a prototxt file")
-        if not path.is_file():
-            raise ConfigError(f"{name}: no such prototxt file")
-        return normalise_model_id(path.stem), path
-    if name in known_ids():
-        return name, get_model(name).prototxt
-    raise ConfigError(f"{name!r} is neither a prototxt file nor a known DNN; expected a path or "
-                      f"one of {', '.join(known_ids())}")
+    source = resolve(name)
+    return source.id, source.path
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model PATH`` (repeatable) and ``--input-shape [DNN=]SHAPE`` (repeatable)."""
+    parser.add_argument("--model", action="append", default=[], metavar="PATH", dest="model_paths",
+                        help="a user's model: .onnx, or .prototxt (seeded weights unless "
+                             "--weights); named by its file stem, lowercased; repeatable")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="[DNN=]NxCxHxW",
+                        help="input shape of a dynamic ONNX model (e.g. 1x3x640x640, or "
+                             "yolo=1x3x640x640 with several models); repeatable")
+
+
+def input_shapes(items: Sequence[str]) -> Dict[Optional[str], Tuple[int, ...]]:
+    """``--input-shape`` values: DNN id (None for one without ``DNN=``) -> shape."""
+    from hax_conn_core.graph.frontends.onnx.reader import parse_input_shape
+
+    shapes: Dict[Optional[str], Tuple[int, ...]] = {}
+    for item in items:
+        name, _, shape = item.rpartition("=")
+        shapes[name.strip() or None] = parse_input_shape(shape.strip())
+    return shapes
+
+
+def register_cli_models(names: Sequence[str], shape_items: Sequence[str] = ()) -> List[str]:
+    """Model ids for ``names`` (ids or paths); each path is registered (graph.resolve) so
+    that later lookups by its id find the file, with its ``--input-shape`` if any."""
+    from hax_conn_core.graph.resolve import is_model_path, register_model
+    from hax_conn_core.models import normalise_model_id
+
+    shapes = input_shapes(shape_items)
+    ids = []
+    for name in names:
+        if not is_model_path(name):
+            ids.append(name)
+            continue
+        stem = normalise_model_id(Path(name).stem)
+        shape = shapes.get(stem, shapes.get(None) if name.lower().endswith(".onnx") else None)
+        ids.append(register_model(name, input_shape=shape).id)
+    unknown = sorted(set(k for k in shapes if k is not None) - set(ids))
+    if unknown:
+        raise ConfigError(f"--input-shape for {', '.join(unknown)}, which is not one of the "
+                          f"models given ({', '.join(ids)})")
+    return ids
 
 
 class GraphCommand(Command):
@@ -117,8 +151,10 @@ class GraphCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("model", metavar="MODEL",
-                            help="registered DNN id or path to a .prototxt")
+        parser.add_argument("model", metavar="MODEL", nargs="?",
+                            help="registered DNN id or path to a .prototxt or .onnx file "
+                                 "(or give --model PATH)")
+        add_model_options(parser)
         parser.add_argument("--groups", type=int, default=10, metavar="N",
                             help="target number of layer groups (default: 10)")
         parser.add_argument("--device", default="xavier-agx", metavar="DEVICE",
@@ -132,16 +168,23 @@ class GraphCommand(Command):
         from hax_conn_core.graph.capabilities import resolve_device
         from hax_conn_core.graph.cuts import cut_report
         from hax_conn_core.graph.grouping import group_layers
-        from hax_conn_core.graph.prototxt import load_prototxt
+        from hax_conn_core.graph.resolve import resolve_model as resolve
 
         if args.groups < 1:
             raise ConfigError(f"--groups {args.groups}; expected an integer >= 1")
         if args.dtype_bytes < 1:
             raise ConfigError(f"--dtype-bytes {args.dtype_bytes}; expected >= 1")
-        model_id, path = resolve_model(args.model)
+        names = ([args.model] if args.model else []) + args.model_paths
+        if len(names) != 1:
+            raise ConfigError(f"expected one model (MODEL or --model PATH); got {len(names)}")
+        shape = input_shapes(args.input_shape)
+        source = resolve(names[0], input_shape=shape.get(None) or next(iter(shape.values()),
+                                                                         None))
+        model_id, path = source.id, source.path
         with Progress(sys.stderr) as progress:
             progress.set(f"reading {path} ({_size_text(path)})")
-            graph = load_prototxt(path)
+            graph = source.load_graph() if source.frontend == "onnx" else \
+                _load_prototxt(path)
             device = resolve_device(args.device)
             dla = device.accelerator("dla")
             progress.set(f"grouping {len(graph.layers):,} layers")
@@ -158,6 +201,13 @@ class GraphCommand(Command):
                 _print_tables(document)
             sys.stdout.flush()
         return 0
+
+
+def _load_prototxt(path: Path):
+    """A prototxt named as the file (``hax-conn graph`` shows the file's own name)."""
+    from hax_conn_core.graph.prototxt import load_prototxt
+
+    return load_prototxt(path)
 
 
 def _size_text(path: Path) -> str:
@@ -186,14 +236,16 @@ def _document(model_id, path, graph, groups, report, device, dla, dtype_bytes) -
             "params": cost.params, "flops": cost.flops, "weight_bytes": cost.weight_bytes,
             "activation_bytes_in": cost.activation_bytes_in,
             "activation_bytes_out": cost.activation_bytes_out,
-            "in_place": layer.in_place, "group": group_by_layer.get(layer.index),
+            "in_place": layer.in_place, "fused": layer.fused,
+            "group": group_by_layer.get(layer.index),
             "cut_after_valid": valid, "dla_unsupported": reason,
         })
     return {
         "format": JSON_FORMAT,
         "model": model_id,
         "name": graph.name,
-        "prototxt": str(path),
+        "prototxt": str(path),  # the model file (.prototxt or .onnx): the key predates ONNX
+        "frontend": graph.frontend,
         "device": device.id,
         "dtype_bytes": dtype_bytes,
         "inputs": {name: list(graph.tensors[name].shape) for name in graph.inputs},

@@ -113,7 +113,12 @@ def select_dnns(profile, dnns: Optional[str]):
     """The profile cut down to ``--dnns a,b`` (ProfileError for an unknown name)."""
     if dnns is None:
         return profile
+    from hax_conn_core.graph.resolve import is_model_path
+    from hax_conn_core.models import normalise_model_id
+
     names: List[str] = [n.strip() for n in dnns.split(",")]
+    # A model file stands for its id (its normalised stem), as the profile names it.
+    names = [normalise_model_id(Path(n).stem) if is_model_path(n) else n for n in names]
     if not all(names):
         raise ConfigError(f"--dnns {dnns!r}: expected comma-separated DNN names, e.g. "
                           f"{','.join(list(profile.dnns)[:2])}")

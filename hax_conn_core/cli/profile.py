@@ -30,8 +30,11 @@ class ProfileCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--dnns", required=True, metavar="a,b",
-                            help="DNNs to profile: registered ids or .prototxt paths")
+        from hax_conn_core.cli.graph import add_model_options
+
+        parser.add_argument("--dnns", metavar="a,b",
+                            help="DNNs to profile: registered ids or .prototxt / .onnx paths")
+        add_model_options(parser)
         mode = parser.add_mutually_exclusive_group(required=True)
         mode.add_argument("--backend", metavar="B",
                           help="measure on this backend (onnxruntime on the CPU)")
@@ -66,7 +69,12 @@ class ProfileCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from hax_conn_core.profiler.document import write_document
 
-        names = _names(args.dnns)
+        from hax_conn_core.cli.graph import register_cli_models
+
+        if not args.dnns and not args.model_paths:
+            raise ConfigError("give the DNNs to profile: --dnns a,b and/or --model PATH")
+        names = register_cli_models((_names(args.dnns) if args.dnns else []) +
+                                    args.model_paths, args.input_shape)
         if args.groups < 1:
             raise ConfigError(f"--groups: expected an integer >= 1, found {args.groups}")
         if args.estimate:
@@ -87,16 +95,13 @@ class ProfileCommand(Command):
             raise ConfigError("--estimate needs --device (e.g. xavier-agx, orin-agx, cpu)")
         graphs = {}
         ids = []
-        for name in names:
-            if name.endswith(".prototxt"):
-                from hax_conn_core.graph.prototxt import load_prototxt
-                from hax_conn_core.models import normalise_model_id
+        from hax_conn_core.graph.resolve import resolve_model
 
-                ident = normalise_model_id(Path(name).stem)
-                graphs[ident] = load_prototxt(name, name=ident)
-                ids.append(ident)
-            else:
-                ids.append(name)
+        for name in names:  # ids; user models registered by path above
+            source = resolve_model(name)
+            if not source.builtin:
+                graphs[source.id] = source.load_graph()
+            ids.append(source.id)
         doc = estimate_profile(ids, args.device, precision=args.precision,
                                target_groups=args.groups, graphs=graphs)
         for name, dnn in doc["dnns"].items():

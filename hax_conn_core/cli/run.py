@@ -71,6 +71,9 @@ class RunCommand(Command):
                             help="frame-sets run first and left out (default: N/10, at least 2)")
         parser.add_argument("--seed", type=int, default=0,
                             help="seed of the weights and the input frames (default: 0)")
+        from hax_conn_core.cli.graph import add_model_options
+
+        add_model_options(parser)
         parser.add_argument("--weights", action="append", default=[], metavar="DNN=FILE",
                             help="run DNN with the weights of FILE (.caffemodel or .onnx) "
                                  "instead of seeded ones; repeat per DNN")
@@ -101,6 +104,11 @@ class RunCommand(Command):
             check_plan_options(args)
             profile = select_dnns(profile, args.dnns)
             schedule = make_plan(profile, args).schedule
+        from hax_conn_core.cli.graph import register_cli_models
+
+        paths = [n.strip() for n in (args.dnns or "").split(",") if n.strip().endswith(
+            (".onnx", ".prototxt"))]
+        register_cli_models(args.model_paths + paths, args.input_shape)  # the profile names them
         files = _weights_files(args.weights, list(schedule.assignments))
         models = {name: load_model(name, seed=args.seed, weights=files.get(name))
                   for name in schedule.assignments}

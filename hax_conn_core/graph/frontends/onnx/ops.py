@@ -104,12 +104,21 @@ def flops(graph: Graph, layer: Layer) -> int:
     return out * ELEMENTWISE.get(op, 1)
 
 
+#: Ops whose constant inputs are sizes, scales, bounds or indices, not weights.
+SHAPE_INPUTS = frozenset({"Resize", "Upsample", "Reshape", "Slice", "Pad", "Expand", "Tile",
+                          "Clip", "Split", "Squeeze", "Unsqueeze", "ConstantOfShape", "Gather",
+                          "ReduceMean", "ReduceSum", "ReduceMax", "TopK", "Range"})
+
+
 def weight_elements(layer: Layer) -> Tuple[int, int]:
     """(learned parameters, stored weight elements): the node's floating-point initialiser
-    and Constant inputs; BatchNormalization's mean and variance are statistics (stored, not
-    learned), as for Caffe's BatchNorm."""
+    and Constant inputs (none for ops whose constants are shapes or scales, such as Resize);
+    BatchNormalization's mean and variance are statistics (stored, not learned), as for
+    Caffe's BatchNorm."""
     p = params_of(layer)
     learned = stored = 0
+    if p.op_type in SHAPE_INPUTS:
+        return 0, 0
     for position, name in enumerate(p.inputs):
         value = p.constants.get(name)
         if value is None or getattr(value, "dtype", None) is None or \
