@@ -76,11 +76,20 @@ def dnn_list(text):
     return all_dnns() if text in (None, "all") else [d.strip() for d in text.split(",")]
 
 
+def dnn_id(dnn: str) -> str:
+    """The profile's name of a DNN given as an id or a .prototxt path."""
+    if dnn.endswith(".prototxt"):
+        from hax_conn_core.models import normalise_model_id
+
+        return normalise_model_id(Path(dnn).stem)
+    return dnn
+
+
 def profile_path(out: Path, device: str, dnn: str) -> Path:
-    return out / f"{device}_{dnn}.json"
+    return out / f"{device}_{dnn_id(dnn)}.json"
 
 
-def preflight(log) -> dict:
+def preflight(log, backend: str = "cuda-sm") -> dict:
     """What the code path needs, present or not."""
     found = {}
     for name in ("torch", "cuda.bindings", "onnx", "onnxruntime", "numpy", "yaml", "rich",
@@ -94,8 +103,9 @@ def preflight(log) -> dict:
 
     found["ncu"] = ncu_path()
     log("environment: " + ", ".join(f"{k} {v or 'MISSING'}" for k, v in found.items()))
-    missing = [k for k in ("torch", "cuda.bindings", "onnx", "onnxruntime", "numpy", "yaml")
-               if not found[k]]
+    needed = ("onnx", "onnxruntime", "numpy", "yaml") + (
+        ("torch", "cuda.bindings") if backend == "cuda-sm" else ())
+    missing = [k for k in needed if not found[k]]
     if missing:
         wheels = {"yaml": "pyyaml", "cuda.bindings": "cuda-bindings"}
         log(f"cannot profile: {', '.join(missing)} missing (pip install "
@@ -104,11 +114,11 @@ def preflight(log) -> dict:
     return found
 
 
-def open_backend(device: str):
+def open_backend(device: str, name: str = "cuda-sm"):
     from hax_conn_core.runtime.backends import get_backend
     from hax_conn_core.runtime.device import load_runtime_device
 
-    return get_backend("cuda-sm", device=load_runtime_device(device)).open()
+    return get_backend(name, device=load_runtime_device(device)).open()
 
 
 def arm_budget(seconds: float) -> None:
@@ -121,8 +131,8 @@ def arm_budget(seconds: float) -> None:
 
 def cmd_check(args) -> int:
     log = Log(args.log)
-    preflight(log)
-    backend = open_backend(args.device)
+    preflight(log, args.backend)
+    backend = open_backend(args.device, args.backend)
     try:
         log(f"backend: {json.dumps(backend.describe())}")
     finally:
@@ -147,8 +157,8 @@ def cmd_profile(args) -> int:
         f"cache {cache})")
     done = []
     try:
-        preflight(log)
-        backend = open_backend(args.device)
+        preflight(log, args.backend)
+        backend = open_backend(args.device, args.backend)
         try:
             log(f"backend: {backend.describe()}")
             for dnn in todo:
@@ -198,8 +208,8 @@ def cmd_ncu(args) -> int:
     profiles = Path(args.profiles)
     paths = {d: profile_path(profiles, args.device, d) for d in dnn_list(args.dnns)}
     paths = {d: p for d, p in paths.items() if p.is_file()}
-    todo = {d: p for d, p in paths.items()
-            if "dram_check" not in _doc(p).get("profiler", {}).get("dnns", {}).get(d, {})}
+    todo = {d: p for d, p in paths.items() if "dram_check" not in
+            _doc(p).get("profiler", {}).get("dnns", {}).get(dnn_id(d), {})}
     log(f"ncu: {len(paths)} profile(s) in {profiles}, {len(todo)} without DRAM counters")
     if not todo:
         return 0
@@ -315,9 +325,10 @@ def cmd_merge(args) -> int:
             print(f"{dnn}: its device or contention curves differ from {docs[0][0]}'s (another "
                   "calibration): not merged", file=sys.stderr)
             return 2
-        merged["dnns"][dnn] = doc["dnns"][dnn]
-        if dnn in doc.get("profiler", {}).get("dnns", {}):
-            merged["profiler"]["dnns"][dnn] = doc["profiler"]["dnns"][dnn]
+        name = dnn_id(dnn)
+        merged["dnns"][name] = doc["dnns"][name]
+        if name in doc.get("profiler", {}).get("dnns", {}):
+            merged["profiler"]["dnns"][name] = doc["profiler"]["dnns"][name]
         sources.add(doc.get("demand_source", ""))
     if len(sources) > 1:
         merged["demand_source"] = "per DNN: see each DNN's profiler.dnns.<dnn> (dram_check)"
@@ -361,6 +372,8 @@ def main(argv=None) -> int:
 
     def common(p):
         p.add_argument("--device", default=DEVICE)
+        p.add_argument("--backend", default="cuda-sm",
+                       help="cuda-sm (default); onnxruntime runs the same flow on the CPU")
         p.add_argument("--dnns", default="all", help="comma-separated ids, or all (default)")
         p.add_argument("--log", help="append the log here too")
         return p
