@@ -1,9 +1,10 @@
 """Frame-sets in flight and the epochs they belong to (shared state of the executors).
 
 A :class:`FrameSetState` is one frame-set being run: its frames, its buffer slot, the launch of
-every segment (engine) launched so far, and which DNNs are finished or failed. An :class:`Epoch` is a stretch of
-frame-sets run under one :class:`~hax_conn_core.runtime.plan.RunPlan`; the executors walk its
-lockstep order, waiting for frame-sets to be admitted. Every wait polls a stop flag at
+every segment (engine) launched so far, and which DNNs are finished or failed. An
+:class:`Epoch` is a stretch of frame-sets run under one
+:class:`~hax_conn_core.runtime.plan.RunPlan`; the executors walk its lockstep order, waiting
+for frame-sets to be admitted. Every wait polls a stop flag at
 ``POLL_S`` so that closing never hangs on a thread that waits for work.
 """
 
