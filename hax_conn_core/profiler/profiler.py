@@ -170,10 +170,15 @@ def profile_dnns(backend, dnns: Sequence[Union[str, Any]], device=None, repeats:
                     backend, model, groups, accelerators, repeats, warmup, cache, bar, extra,
                     tolerance, say, precision)
                 run.within_tolerance[model.name] = meta[model.name]["within_tolerance"]
-        except BackendError as error:
+        except Exception as error:
             # The device failed mid-profile (a CUDA error, a lost device): what was measured
-            # is in the cache; say how much, so that the caller can point at the rerun.
-            raise ProfileInterrupted(str(error), kept_measurements(caches),
+            # is in the cache; say how much, so that the caller can point at the rerun. A
+            # cleanup that fails on the dead device (closing the runtime) raises from inside
+            # the handling of the BackendError: report the BackendError.
+            cause = error if isinstance(error, BackendError) else error.__context__
+            if not isinstance(cause, BackendError):
+                raise
+            raise ProfileInterrupted(str(cause), kept_measurements(caches),
                                      caches[0].directory.parent.parent) from error
     run.reused = sum(c.reused for c in caches)
     run.rebuilt = sum(c.rebuilt for c in caches)

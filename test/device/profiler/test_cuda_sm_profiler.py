@@ -42,8 +42,8 @@ def test_streams_run_on_each_partition_and_keep_to_a_target(backend):
             time.sleep(0.2)
             paced = stream.stop()
             assert abs(paced - flat_out / 2) <= 0.25 * flat_out / 2, (acc, flat_out, paced)
-            seconds = stream.transfer(4 << 30)
-            assert (4 << 30) / seconds / 1e9 == pytest.approx(flat_out / 2, rel=0.25)
+            seconds = stream.transfer(16 << 30)
+            assert (16 << 30) / seconds / 1e9 == pytest.approx(flat_out / 2, rel=0.25)
         finally:
             stream.close()
 
