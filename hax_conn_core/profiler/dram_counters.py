@@ -219,8 +219,9 @@ def apply_dram_demand(document: Dict[str, Any], dnn: str,
                                           4) if any(r is not None for r in rs) else None)
                               for acc, rs in ratios.items()},
              "kept_graph_estimate": kept, "how": how}
-    meta = document.setdefault("profiler", {}).setdefault("dnns", {}).setdefault(dnn, {})
-    meta["dram_check"] = check
+    profiler = document.setdefault("profiler", {})
+    profiler.setdefault("dnns", {}).setdefault(dnn, {})["dram_check"] = check
+    profiler["dram_counters"] = {"used": True, "how": how}  # replaces an earlier fallback note
     document["demand_source"] = (
         "DRAM byte counters: Nsight Compute dram__bytes_read.sum + dram__bytes_write.sum per "
         "kernel, summed per group over a marked run of the groups on each accelerator, / "

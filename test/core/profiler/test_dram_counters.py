@@ -120,6 +120,7 @@ def estimated_document(tmp_path):
 
 def test_measured_bytes_set_demand_and_the_ratio_to_the_graph_estimate(tmp_path):
     doc, graph = estimated_document(tmp_path)
+    dc.note_no_counters(doc, "an earlier run without ncu")
     groups = doc["dnns"]["small"]["groups"]
     ranges = [g["layers"] for g in groups]
     estimate = dc.graph_bytes(graph, ranges, "fp32")
@@ -133,6 +134,7 @@ def test_measured_bytes_set_demand_and_the_ratio_to_the_graph_estimate(tmp_path)
     assert all(key.endswith(":dla") for key in check["kept_graph_estimate"])
     assert doc["demand_source"].startswith("DRAM byte counters")
     assert doc["profiler"]["dnns"]["small"]["dram_check"] is check
+    assert doc["profiler"]["dram_counters"] == {"used": True, "how": "test"}
     parse_profile(doc)
 
 
