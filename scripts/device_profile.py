@@ -358,11 +358,14 @@ def cmd_estimate(args) -> int:
         # gpu 124 SMs ~ 8 TFLOP/s effective on these nets at batch 1 (googlenet 1.0 ms), dla
         # 3x slower; half the runs are mostly on each; + 1 ms of executor steps per frame.
         frame_ms = flops / 8e9 * 2.0 + 1.0
-        builds_s = 6 * len(groups) * 0.08
+        # engines built: every run's chain that is not in the pool (each measure_runs call
+        # has its own runtime): about 20 per group, ~60 ms each (module, warm-up, capture).
+        builds_s = 20 * len(groups) * 0.06
         seconds = frames * frame_ms / 1e3 + builds_s + 3.0
         total += seconds
         print(f"{dnn:22s} {len(groups):2d} groups {frames:5d} frames ~{seconds:5.0f} s")
-    print(f"total ~{total:.0f} s + contention calibration ~10 s + start-up ~30 s")
+    print(f"total ~{total:.0f} s + contention calibration ~10 s + start-up and seeded "
+          "weights ~40 s (a rough guess: plus or minus 50%)")
     return 0
 
 
