@@ -175,8 +175,12 @@ class GraphCommand(Command):
         if args.dtype_bytes < 1:
             raise ConfigError(f"--dtype-bytes {args.dtype_bytes}; expected >= 1")
         names = ([args.model] if args.model else []) + args.model_paths
-        if len(names) != 1:
-            raise ConfigError(f"expected one model (MODEL or --model PATH); got {len(names)}")
+        if not names:
+            raise ConfigError("the following arguments are required: MODEL (an id or a path; "
+                              "or --model PATH)")
+        if len(names) > 1:
+            raise ConfigError(f"{len(names)} models given ({', '.join(names)}); expected one "
+                              "(MODEL or --model PATH)")
         shape = input_shapes(args.input_shape)
         source = resolve(names[0], input_shape=shape.get(None) or next(iter(shape.values()),
                                                                          None))
