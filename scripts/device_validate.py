@@ -100,7 +100,8 @@ def main() -> int:
         backend=first["backend"], profile_path=first["profile"],
         profile_sha256=first["profile_sha256"], rounds=first["rounds"],
         frames=first["frames_per_round"], warmup=first["warmup"], seed=first["seed"],
-        precision=first["precision"])
+        precision=first["precision"],
+        load_before=(first.get("machine_load") or {}).get("load_1m_before"))
     written = write_report(joined, out / f"validate-{args.backend}")
     try:
         from hax_conn_core.validation.plot import draw_report

@@ -192,8 +192,9 @@ def measure(profile, sets, args: argparse.Namespace):
     from hax_conn_core.cli.run import open_backend
     from hax_conn_core.runtime.models import load_model
     from hax_conn_core.validation.measure import measure_set
-    from hax_conn_core.validation.report import make_report
+    from hax_conn_core.validation.report import load_average, make_report
 
+    load_before = load_average()
     backend = open_backend(args)
     rows = []
     try:
@@ -210,7 +211,7 @@ def measure(profile, sets, args: argparse.Namespace):
     return make_report(rows, command=_command(args), backend=info,
                        profile_path=str(args.profile), profile_sha256=profile.sha256,
                        rounds=args.rounds, frames=args.frames, warmup=args.warmup,
-                       seed=args.seed, precision=args.precision)
+                       seed=args.seed, precision=args.precision, load_before=load_before)
 
 
 def print_tables(report) -> None:
@@ -236,7 +237,7 @@ def print_tables(report) -> None:
         return
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     if not console.is_terminal:
-        console.width = 160
+        console.width = 200
     for row in report["rows"]:
         table = Table(title=row_title(row), show_edge=False)
         for i, column in enumerate(COLUMNS):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
 import platform
 import statistics
 from pathlib import Path
@@ -27,12 +28,17 @@ _FAMILY = "hax-conn-validate"
 
 def make_report(rows: Sequence[Dict[str, Any]], *, command: str, backend: Mapping[str, Any],
                 profile_path: str, profile_sha256: str, rounds: int, frames: int,
-                warmup: int, seed: int, precision: Optional[str]) -> Dict[str, Any]:
+                warmup: int, seed: int, precision: Optional[str],
+                load_before: Optional[float] = None) -> Dict[str, Any]:
+    """The report document; ``load_before``: the 1-minute load average when measuring
+    started (with the one now, it says whether other work shared the machine)."""
     return {
         "format": REPORT_FORMAT,
         "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node()} ({platform.machine()})",
+        "machine_load": {"cores": os.cpu_count(), "load_1m_before": load_before,
+                         "load_1m_after": load_average()},
         "backend": dict(backend),
         "profile": profile_path, "profile_sha256": profile_sha256,
         "rounds": rounds, "frames_per_round": frames, "warmup": warmup, "seed": seed,
@@ -40,6 +46,14 @@ def make_report(rows: Sequence[Dict[str, Any]], *, command: str, backend: Mappin
         "rows": list(rows),
         "summary": summarize_errors(rows),
     }
+
+
+def load_average() -> Optional[float]:
+    """The 1-minute load average, where the system has one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def summarize_errors(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -123,7 +137,7 @@ def markdown(report: Mapping[str, Any], chart: Optional[str] = None) -> str:
     backend = report["backend"]
     lines = [f"# Validation: predicted vs measured on {backend.get('backend', '?')}", "",
              f"Command: `{report['command']}`  ",
-             f"Date: {report['date']}; machine: {report['machine']}  ",
+             f"Date: {report['date']}; machine: {report['machine']}{_load(report)}  ",
              f"Backend: {json.dumps(backend)}  ",
              f"Profile: `{report['profile']}` (sha256 {report['profile_sha256'][:12]}...); "
              f"{report['rounds']} interleaved rounds of {report['frames_per_round']} frame-sets "
@@ -202,6 +216,16 @@ def load_report(path: Union[str, Path]) -> Dict[str, Any]:
                              join(join(join(e_at, "measured"), figure), key))
     top["summary"] = summarize_errors(rows)  # recomputed: the rows are the record
     return top
+
+
+def _load(report: Mapping[str, Any]) -> str:
+    load = report.get("machine_load") or {}
+    if load.get("load_1m_after") is None:
+        return ""
+    before = load.get("load_1m_before")
+    return (f", {load.get('cores')} cores, load average "
+            f"{'' if before is None else f'{before:.2f} before, '}{load['load_1m_after']:.2f} "
+            "after")
 
 
 def _pct(value: float, signed: bool = True) -> str:

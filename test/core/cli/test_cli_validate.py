@@ -57,6 +57,7 @@ def test_the_json_holds_predictions_that_are_the_simulators_and_real_measurement
     report = json.loads((out / "validate-onnxruntime.json").read_text())
     assert report["format"] == "hax-conn-validate/1"
     assert report["backend"]["backend"] == "onnxruntime"
+    assert report["machine_load"]["cores"] >= 1  # how busy the machine was is on record
     profile = load_profile(CPU).subset(PAIR.split(","))
     assert [row["objective"] for row in report["rows"]] == ["latency", "throughput"]
     for row in report["rows"]:
