@@ -233,3 +233,29 @@ def test_cuda_sm_builds_engines_of_an_onnx_graph(tmp_path):
     scale = max(1.0, float(np.abs(want).max()))
     assert np.abs(got_whole - want).max() <= FP16_RTOL * scale
     assert np.abs(got_split - got_whole).max() <= FP16_RTOL * scale
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_ranges_of_an_onnx_read_graph(net, tmp_path):
+    """What the cuda-sm hook builds (onnx_torch.build_range_module over the frontend's
+    extracted range): part A then part B at every valid cut equals onnxruntime's whole."""
+    frontend = pytest.importorskip("hax_conn_core.graph.frontends.onnx")
+    from hax_conn_core.graph.cuts import valid_cuts
+    from hax_conn_core.runtime.backends.base import EngineSpec
+    from hax_conn_core.runtime.backends.onnx_torch import build_range_module
+    from test.core.graph.onnx_nets import save
+
+    path = save(NETS[net](), tmp_path / f"{net}.onnx")
+    graph = frontend.load_onnx(path)
+    x = rand(INPUT_SHAPES[net])
+    (output,) = graph.outputs
+    want = OnnxRunner(path, threads=1).run({"image": x})[output]
+    last = len(graph.layers) - 1
+    cuts = [i for i in valid_cuts(graph) if i < last]
+    assert cuts
+    for cut in cuts:
+        a = build_range_module(EngineSpec(net, graph, {}, "onnx", 0, cut, "gpu"))
+        b = build_range_module(EngineSpec(net, graph, {}, "onnx", cut + 1, last, "dla"))
+        mid = a.run({"image": x})
+        got = b.run(mid)[output]
+        assert np.abs(got - want).max() <= FP32_RTOL * max(1.0, float(np.abs(want).max())), cut
