@@ -141,7 +141,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from hax_conn_core.errors import HaxConnError
+    from hax_conn_core.errors import ConfigError, HaxConnError, ModelError, ProfileError
     from hax_conn_core.profiler import profile_dnns
     from hax_conn_core.profiler.document import write_document
 
@@ -155,7 +155,7 @@ def cmd_profile(args) -> int:
     log(f"profile: {len(dnns) - len(todo)} of {len(dnns)} DNN(s) already have a profile in "
         f"{out}; measuring {', '.join(todo) or 'nothing'} (budget {args.time_budget_s:g} s, "
         f"cache {cache})")
-    done = []
+    done, skipped = [], []
     try:
         preflight(log, args.backend)
         backend = open_backend(args.device, args.backend)
@@ -163,10 +163,18 @@ def cmd_profile(args) -> int:
             log(f"backend: {backend.describe()}")
             for dnn in todo:
                 started = time.monotonic()
-                run = profile_dnns(backend, [dnn], device=args.device, repeats=args.repeats,
-                                   warmup=args.warmup, progress=False,
-                                   target_groups=args.groups, contention=True,
-                                   stress_gbps=args.stress_gbps, cache_root=cache, note=log)
+                try:
+                    run = profile_dnns(backend, [dnn], device=args.device,
+                                       repeats=args.repeats, warmup=args.warmup,
+                                       progress=False, target_groups=args.groups,
+                                       contention=True, stress_gbps=args.stress_gbps,
+                                       cache_root=cache, note=log)
+                except (ConfigError, ModelError, ProfileError) as error:
+                    # This DNN's own problem (its layers, its input): the others go on. A
+                    # BackendError (the device) stops the run below.
+                    log(f"{dnn}: skipped: {' '.join(str(error).split())}")
+                    skipped.append(dnn)
+                    continue
                 run.document["profiler"]["command"] = " ".join(sys.argv)
                 run.document["profiler"]["card"] = backend.describe().get("card")
                 run.document["profiler"]["split"] = backend.describe().get("split")
@@ -181,7 +189,7 @@ def cmd_profile(args) -> int:
             except Exception as error:  # closing after a failure: report the first error
                 log(f"closing the backend failed: {error}")
     except BudgetReached:
-        left = [d for d in todo if d not in done]
+        left = [d for d in todo if d not in done and d not in skipped]
         log(f"INCOMPLETE: time budget of {args.time_budget_s:g} s reached; profiles written "
             f"for {len(done)} DNN(s) this call, {len(left)} left ({', '.join(left)}); "
             f"measurements so far are cached in {cache}: carry it back and rerun the same "
@@ -190,6 +198,10 @@ def cmd_profile(args) -> int:
     except HaxConnError as error:
         log(f"error: {' '.join(str(error).split())}; measurements so far are cached in "
             f"{cache}: rerun the same command to resume")
+        return 2
+    if skipped:
+        log(f"done with errors: {len(dnns) - len(skipped)} profile(s) in {out}; skipped "
+            f"{', '.join(skipped)} (reasons above)")
         return 2
     log(f"done: {len(dnns)} profile(s) in {out}")
     return 0
