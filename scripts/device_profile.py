@@ -345,9 +345,32 @@ def cmd_merge(args) -> int:
     if len(sources) > 1:
         merged["demand_source"] = "per DNN: see each DNN's profiler.dnns.<dnn> (dram_check)"
     merged["source"] = first["source"] + f"; merged from {len(docs)} per-DNN profiles"
-    write_document(merged, args.out)
+    if args.plain:
+        merged["source"] += plain_summary(merged)
+    write_document(merged, args.out, plain=args.plain)
     print(f"{len(docs)} DNN(s) merged into {args.out}")
     return 0
+
+
+def plain_summary(doc) -> str:
+    """What ``--plain`` drops, as a sentence in ``source``: sum checks, the demand source with
+    the DRAM / graph-estimate ratio, the contention ranges reached."""
+    meta = doc.get("profiler", {})
+    parts = []
+    for name, info in meta.get("dnns", {}).items():
+        checks = ", ".join(f"{acc} {100 * c['deviation']:+.1f}%"
+                           for acc, c in info.get("sum_check", {}).items()
+                           if c.get("deviation") is not None)
+        ratio = info.get("dram_check", {}).get("median_ratio")
+        parts.append(f"{name} group sum vs engines {checks}" + (
+            ", DRAM bytes / graph estimate " + ", ".join(f"{a} {r}" for a, r in ratio.items())
+            if ratio else ", demand from the graph estimate"))
+    contention = meta.get("contention", {})
+    ranges = ", ".join(f"{acc} u {i['u_range'][0]}-{i['u_range'][1]} (fit {i['fit_rms_rel']})"
+                       for acc, i in contention.get("accelerators", {}).items())
+    return ("; " + "; ".join(parts) + "; contention " +
+            (f"calibrated: {ranges}, flat beyond" if contention.get("calibrated")
+             else "not calibrated") + "; full metadata: the per-DNN profiles (docs/profiler.md)")
 
 
 def cmd_estimate(args) -> int:
@@ -413,6 +436,8 @@ def main(argv=None) -> int:
     p = common(sub.add_parser("merge", help="one profile of all DNNs (no GPU)"))
     p.add_argument("--profiles", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--plain", action="store_true",
+                   help="the shipped layout (profiles/): optional keys folded into source")
     p = common(sub.add_parser("estimate", help="GPU time of 'profile' (no GPU)"))
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)

@@ -58,3 +58,11 @@ def test_budget_stop_resume_ncu_fallback_and_merge(tmp_path):
     done = script("merge", *common, "--profiles", str(out), "--out", str(merged))
     assert done.returncode == 0, done.stderr
     assert list(load_profile(merged).dnns) == ["small_a", "small_b"]
+    plain = tmp_path / "plain.json"
+    done = script("merge", *common, "--profiles", str(out), "--out", str(plain), "--plain")
+    assert done.returncode == 0, done.stderr
+    from hax_conn_core.profile import dump_profile
+
+    shipped = load_profile(plain)
+    assert dump_profile(shipped) == plain.read_text()  # the shipped profiles' layout
+    assert "group sum vs engines" in json.loads(plain.read_text())["source"]
