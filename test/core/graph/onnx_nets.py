@@ -166,6 +166,37 @@ def segmenter_net(seed: int = 0, dynamic_batch: bool = False):
                    [_output("seg", (1, 5, 32, 32), dynamic_batch)])
 
 
+def exported_flatten_net(seed: int = 0, dynamic_batch: bool = True):
+    """1x3x8x8 -> 5, in the shape of a PyTorch export with a dynamic batch axis:
+    ``x.view(x.size(0), -1)`` as Shape -> Gather -> Unsqueeze -> Concat -> Reshape, a Dropout
+    with its mask output, a graph input that is also an initialiser (IR < 4 style), unnamed
+    nodes and MatMul. Not in ``NETS``: it needs an input shape when ``dynamic_batch``."""
+    from onnx import TensorProto, helper
+
+    n = _Net(seed)
+    weight = n.init("W", n.rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32))
+    fc = n.init("fcw", n.rng.normal(0, 0.1, (256, 5)).astype(np.float32))
+    axes = n.init("axes", np.array([0], np.int64))
+    minus_one = n.init("minus_one", np.array([-1], np.int64))
+    nodes = [helper.make_node("Conv", ["x", weight], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Dropout", ["r"], ["d", "mask"], name="drop"),
+             helper.make_node("Shape", ["d"], ["s"]),
+             helper.make_node("Constant", [], ["zero"], value=helper.make_tensor(
+                 "zero", TensorProto.INT64, [], [0])),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", axes], ["nu"]),
+             helper.make_node("Concat", ["nu", minus_one], ["shape"], axis=0),
+             helper.make_node("Reshape", ["d", "shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", fc], ["y"], name="fc")]
+    n.nodes = nodes
+    batch = "batch" if dynamic_batch else 1
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8]),
+              helper.make_tensor_value_info("W", TensorProto.FLOAT, [4, 3, 3, 3])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 5])]
+    return n.model("exported_flatten", inputs, outputs)
+
+
 NETS: Dict[str, Callable] = {"classifier": classifier_net, "detector": detector_net,
                              "segmenter": segmenter_net}
 INPUT_SHAPES: Dict[str, Tuple[int, ...]] = {"classifier": (1, 3, 32, 32),

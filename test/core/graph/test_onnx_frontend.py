@@ -273,3 +273,23 @@ def test_opset_outside_the_read_range_is_refused_with_the_range(tmp_path, opset)
         load_onnx(path)
     assert f"opset {opset}" in str(error.value)
     assert f"{OPSET_MIN}..{OPSET_MAX}" in str(error.value)
+
+
+def test_shape_arithmetic_of_a_dynamic_export_is_folded_for_shapes(tmp_path):
+    path = onnx_nets.save(onnx_nets.exported_flatten_net(), tmp_path / "exported.onnx")
+    graph = load_onnx(path, input_shape=(1, 3, 8, 8))
+    assert graph.inputs == ("x",)  # 'W' is an initialiser, not an input
+    assert graph.shape("flat") == (1, 256) and graph.shape("y") == (1, 5)
+    assert [layer.type for layer in graph.layers][3:9] == [
+        "Shape", "Constant", "Gather", "Unsqueeze", "Concat", "Reshape"]
+    report = cut_report(graph)
+    reshape = graph.layer("Reshape_8").index
+    assert [i for i, valid, _, _ in report if valid] == [1, 2, reshape]
+    assert "2 tensors cross it (d, s)" in report[3][3]
+    frame = {"x": np.random.default_rng(3).random((1, 3, 8, 8)).astype(np.float32)}
+    whole = run_model(export(graph), frame)
+    for cut in valid_cuts(graph):
+        part_b = run_model(export(graph, first=cut + 1),
+                           run_model(export(graph, first=0, last=cut), frame))
+        assert _max_diff(part_b, whole) <= 1e-4
+    assert graph.layer_stats()[graph.layer("fc").index].flops == 2 * 5 * 256

@@ -9,21 +9,36 @@ Nothing goes through the Caffe exporter.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Optional, Sequence
 
 from hax_conn_core.errors import InternalError, ModelError
 from hax_conn_core.graph.model import Graph
 
 
+#: Extractors of the last few models (building one walks and re-infers the whole model; a
+#: graph's parts, ``subgraph`` results included, share their origin).
+_EXTRACTORS: "OrderedDict[int, tuple]" = OrderedDict()
+_KEPT = 8
+_LOCK = threading.Lock()
+
+
 def _extractor(graph: Graph):
-    """One Extractor per graph (building it walks the whole model)."""
     import onnx.utils
 
-    cached = getattr(graph, "_hax_conn_extractor", None)
-    if cached is None:
-        cached = onnx.utils.Extractor(graph.origin)
-        object.__setattr__(graph, "_hax_conn_extractor", cached)
-    return cached
+    key = id(graph.origin)
+    with _LOCK:
+        found = _EXTRACTORS.get(key)
+        if found is not None and found[0] is graph.origin:
+            _EXTRACTORS.move_to_end(key)
+            return found[1]
+    extractor = onnx.utils.Extractor(graph.origin)
+    with _LOCK:
+        _EXTRACTORS[key] = (graph.origin, extractor)  # the origin kept: its id stays unique
+        while len(_EXTRACTORS) > _KEPT:
+            _EXTRACTORS.popitem(last=False)
+    return extractor
 
 
 def extract_range(graph: Graph, first: Optional[int] = None, last: Optional[int] = None,

@@ -10,6 +10,8 @@ data propagation) and makes one :class:`~hax_conn_core.graph.model.Layer` per no
   anything computed from constants only are constants, never tensors crossing a cut;
 * ``Layer.fused`` follows :func:`.ops.fuses_into_producer` (Conv -> BatchNormalization -> Relu
   stays on one accelerator);
+* shapes behind shape arithmetic (``Shape -> Gather -> Concat -> Reshape``) are learnt by
+  folding it on a copy (:mod:`.fold`);
 * the graph keeps the shape-fixed, inferred ModelProto (``Graph.origin``), from which ranges
   are extracted as they are (:mod:`.extract`), the user's initialisers untouched.
 """
@@ -132,6 +134,10 @@ def _fix_inputs(path: Path, model, input_shape: InputShape) -> None:
         del tensor_shape.dim[:]
         for size in shape:
             tensor_shape.dim.add().dim_value = int(size)
+    for vi in model.graph.output:  # declared dynamic output dims: let inference fill them
+        for dim in vi.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param"):
+                dim.ClearField("dim_param")
 
 
 def _infer(path: Path, model):
@@ -200,6 +206,10 @@ def _shapes(model) -> Dict[str, Tuple[Union[int, str], ...]]:
     return shapes
 
 
+def _static(dims) -> bool:
+    return dims is not None and all(isinstance(d, int) for d in dims)
+
+
 def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
               name: Optional[str] = None) -> Graph:
     """The ONNX model at ``path`` as a Graph (see the module docstring).
@@ -210,10 +220,13 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
     from hax_conn_core.graph.frontends.onnx.ops import fuses_into_producer
 
     path = Path(path)
+    from hax_conn_core.graph.frontends.onnx.fold import infer_with_folding
+
     model = _read(path)
-    _check_opset(path, model)
+    opset = _check_opset(path, model)
     _fix_inputs(path, model, input_shape)
-    model = _infer(path, model)
+    model = infer_with_folding(model, lambda m: _infer(path, m), _constant_values(model)[0],
+                               opset)
     values, constant = _constant_values(model)
     shapes = _shapes(model)
     if name is None:
@@ -242,6 +255,7 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
         for input_name in dict.fromkeys(node.input):
             if input_name and input_name not in constant:
                 consumers[input_name] = consumers.get(input_name, 0) + 1
+    outputs = tuple(vi.name for vi in model.graph.output)
     used_names: Set[str] = set()
     for index, node in enumerate(model.graph.node):
         layer_name = node.name or f"{node.op_type}_{index}"
@@ -250,7 +264,10 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
         used_names.add(layer_name)
         where = f"output of node {layer_name!r} (index {index}, {node.op_type})"
         bottoms = tuple(x for x in node.input if x and x not in constant)
-        tops = tuple(x for x in node.output if x)
+        # An output nothing reads (a Dropout mask, BatchNormalization's training outputs)
+        # is left out when its shape is unknown: it is no tensor between layers.
+        tops = tuple(x for x in node.output if x and (
+            x in consumers or x in outputs or x in constant or _static(shapes.get(x))))
         for top in tops:
             tensor(top, where)
         for bottom in bottoms:
@@ -270,7 +287,6 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
         layers.append(layer)
         for top in tops:
             producer[top] = layer
-    outputs = tuple(vi.name for vi in model.graph.output)
     for output in outputs:
         if output not in tensors:
             raise ModelError(f"{path}: output {output!r} is not produced by any node")
