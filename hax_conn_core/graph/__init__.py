@@ -1,6 +1,8 @@
-"""The model graph: reading Caffe prototxts, shapes, costs, cut points and layer groups.
+"""The model graph: reading Caffe prototxts and ONNX files, shapes, costs, cut points and
+layer groups.
 
-Modules: :mod:`.model` (types), :mod:`.prototxt` (reader), :mod:`.shapes`, :mod:`.stats`,
+Modules: :mod:`.model` (types), :mod:`.frontends` (the Caffe reader, :mod:`.prototxt` its old
+path, and the ONNX one), :mod:`.resolve` (model ids and paths), :mod:`.shapes`, :mod:`.stats`,
 :mod:`.cuts`, :mod:`.grouping`, :mod:`.capabilities`, :mod:`.subgraph`, :mod:`.caffemodel`
 (docs/graph.md). The plain types are imported here; the main functions are also reachable
 from this package, imported on first use so that ``import hax_conn_core.graph`` stays light
@@ -13,8 +15,8 @@ from typing import Any
 from hax_conn_core.graph.model import (  # noqa: F401
     SUPPORTED_TYPES, BatchNormParams, ConcatParams, ConvolutionParams, DropoutParams,
     EltwiseParams, FlattenParams, Graph, InnerProductParams, InputParams, Layer, LayerParams,
-    LayerStats, LRNParams, PoolingParams, ReLUParams, ScaleParams, SoftmaxParams, SplitParams,
-    TensorInfo)
+    LayerStats, LRNParams, OnnxNodeParams, PoolingParams, ReLUParams, ScaleParams, SoftmaxParams,
+    SplitParams, TensorInfo)
 
 _LAZY = {
     "load_prototxt": "prototxt", "parse_prototxt": "prototxt",
@@ -22,6 +24,8 @@ _LAZY = {
     "group_layers": "grouping", "LayerGroup": "grouping",
     "load_device": "capabilities",
     "load_caffemodel_weights": "caffemodel",
+    "resolve_model": "resolve", "register_model": "resolve", "ModelSource": "resolve",
+    "load_onnx": "frontends.onnx",
 }
 
 

@@ -17,6 +17,10 @@ Limit keys (all optional; ranges are inclusive ``[low, high]``):
   (Eltwise): allowed values; ``axes``: allowed (non-negative) axis of Concat / Softmax;
   ``min_inputs``: fewest bottoms;
 * accelerator-wide ``max_dimension``: largest non-batch dimension of any layer input/output.
+
+Graphs of the ONNX frontend are checked against ``onnx_ops`` instead (ONNX op types -> the same
+limit keys, plus ``ranks``, ``modes``, ``scales``, ``constant_weights``; the values come from
+:func:`hax_conn_core.graph.frontends.onnx.ops.dla_facts`).
 """
 
 from __future__ import annotations

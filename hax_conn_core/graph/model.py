@@ -1,13 +1,15 @@
 """The typed model graph: layers, tensors and per-type layer parameters.
 
-A :class:`Graph` is what the prototxt reader (:mod:`hax_conn_core.graph.prototxt`) produces and
-what the rest of hax_conn reads: cut points, layer groups, ONNX export, profiling. It is plain
-data, independent of Caffe's protobuf classes.
+A :class:`Graph` is what a frontend produces (:mod:`hax_conn_core.graph.frontends`: the Caffe
+prototxt reader, the ONNX reader) and what the rest of hax_conn reads: cut points, layer
+groups, ONNX export, profiling. It is plain data, independent of Caffe's or ONNX's protobuf
+classes (an ONNX graph keeps its model in ``Graph.origin`` for extraction only).
 
 Conventions (docs/conventions.md, "Layer indices and cuts"):
 
 * ``layers[i].index == i``: a layer's 0-based position among the prototxt's ``layer`` /
-  ``layers`` entries in file order, counting every entry (Input, in-place ReLU, Dropout...).
+  ``layers`` entries in file order, counting every entry (Input, in-place ReLU, Dropout...);
+  for ONNX, the node's position in the graph's node list.
 * Every tensor has a unique name. An in-place layer (top == bottom in the prototxt) gets a fresh
   top name, ``"<layer name>:<top position>"``, and ``Layer.in_place`` is true.
 * Shapes follow Caffe: NCHW for images, ``(N, C)`` after InnerProduct.
