@@ -162,7 +162,13 @@ def _resume_command(args) -> str:
     """The command line that continues this profile (same flags; the cache does the rest)."""
     import shlex
 
-    words = ["hax-conn", "profile", "--backend", args.backend, "--dnns", args.dnns]
+    words = ["hax-conn", "profile", "--backend", args.backend]
+    if getattr(args, "dnns", None):
+        words += ["--dnns", args.dnns]
+    for path in getattr(args, "model_paths", None) or ():
+        words += ["--model", str(path)]
+    for shape in getattr(args, "input_shape", None) or ():
+        words += ["--input-shape", str(shape)]
     for flag, value in (("--device", args.device), ("--out", args.out),
                         ("--stress-gbps", args.stress_gbps)):
         if value is not None:
