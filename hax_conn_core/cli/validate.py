@@ -114,8 +114,9 @@ class ValidateCommand(Command):
                 count = sum(len(s.schedules) for s in sets)
                 print(f"Written {len(sets)} schedule set(s) ({count} schedules) and {written}")
                 return 0
-        report = measure(profile, sets, args)
         stem = Path(args.out_dir) / (args.name or f"validate-{args.backend}")
+        _make_dir(stem.parent)  # a bad --out-dir is refused before minutes of measuring
+        report = measure(profile, sets, args)
         return self._finish(report, stem, args, write_json=True)
 
     @staticmethod
@@ -136,10 +137,7 @@ class ValidateCommand(Command):
         from hax_conn_core.validation.plot import draw_report
         from hax_conn_core.validation.report import markdown, write_report
 
-        try:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--out-dir {stem.parent}: {exc.strerror or exc}") from None
+        _make_dir(stem.parent)
         if write_json:
             written = write_report(report, stem)
         else:
@@ -248,6 +246,13 @@ def print_tables(report) -> None:
         console.print(verdict(row))
     for line in summary_lines(report):
         console.print(f"Error, {line}")
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out-dir {path}: {exc.strerror or exc}") from None
 
 
 def _command(args: argparse.Namespace) -> str:

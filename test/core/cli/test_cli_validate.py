@@ -142,11 +142,14 @@ def cpu_bundle(tmp_path_factory):
     (["--profile", CPU, "--dnns", PAIR, "--rounds", "0"], "--rounds >= 1"),
     (["--profile", CPU], "--dnns: required unless --schedules"),
     (["--dnns", PAIR], "--profile: required"),
+    (["--profile", CPU, "--dnns", PAIR, "--out-dir", CPU], "--out-dir "),
     (["--from-json", CPU], "format: expected \"hax-conn-validate/1\""),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(args, message, cpu_bundle, tmp_path):
     args = [a.replace("{bundle}", str(cpu_bundle)) for a in args]
-    done = hax_conn(*args, "--out-dir", str(tmp_path), cache=tmp_path)
+    if "--out-dir" not in args:
+        args += ["--out-dir", str(tmp_path)]
+    done = hax_conn(*args, cache=tmp_path)
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hax-conn validate: error: "), lines
