@@ -289,7 +289,7 @@ def _parse_limits(where: str, layer_type: str, limits: Any, onnx: bool = False
             raise ConfigError(f"{where}: {layer_type!r} is not an ONNX op type; expected a "
                               "name such as Conv or BatchNormalization")
         range_keys += _ONNX_RANGE_KEYS
-        set_keys += _ONNX_SET_KEYS
+        set_keys = ("axes", "local_sizes") + _ONNX_SET_KEYS  # no Caffe enums for ONNX ops
         other_keys += _ONNX_OTHER_KEYS
     elif layer_type not in SUPPORTED_TYPES:
         raise ConfigError(f"{where}: unknown layer type {layer_type!r}; expected one of "

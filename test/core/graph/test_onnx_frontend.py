@@ -293,3 +293,41 @@ def test_shape_arithmetic_of_a_dynamic_export_is_folded_for_shapes(tmp_path):
                            run_model(export(graph, first=0, last=cut), frame))
         assert _max_diff(part_b, whole) <= 1e-4
     assert graph.layer_stats()[graph.layer("fc").index].flops == 2 * 5 * 256
+
+
+@pytest.mark.parametrize("dla,pattern", [
+    ("{layers: {ReLU: {}}, onnx_ops: {relu: {}}}", "'relu' is not an ONNX op type"),
+    ("{layers: {ReLU: {}}, onnx_ops: {Conv: {kernels: [1, 3]}}}", "Conv.kernels: unknown limit"),
+    ("{layers: {ReLU: {}}, onnx_ops: {Resize: {scales: [3, 1]}}}", "expected [low, high]"),
+    ("{layers: {ReLU: {}}, onnx_ops: all}", "'all' only with 'layers: all'"),
+    ("{rules_from: xavier-agx, onnx_ops: {Relu: {}}}", "both 'rules_from' and 'layers'"),
+    ("{layers: {ReLU: {}}, onnx_ops: {MaxPool: {methods: [MAX]}}}", "MaxPool.methods: unknown"),
+    ("{layers: {ReLU: {}}, onnx_ops: {Relu: {}, Resize: {modes: [nearest]}}}", None),
+])
+def test_onnx_ops_in_device_descriptions_are_validated(tmp_path, dla, pattern):
+    from hax_conn_core.errors import ConfigError
+    from hax_conn_core.graph.capabilities import load_device
+
+    path = tmp_path / "d.yaml"
+    path.write_text("format: hax-conn-device/1\nid: d\naccelerators:\n  gpu: {layers: all}\n"
+                    f"  dla: {dla}\n")
+    if pattern is None:
+        assert "Relu" in load_device(path).accelerator("dla").onnx_ops
+        return
+    with pytest.raises(ConfigError) as error:
+        load_device(path)
+    assert pattern in str(error.value)
+
+
+def test_an_accelerator_without_onnx_ops_runs_no_onnx_node_but_layers_all_runs_every_one(
+        tmp_path, graphs):
+    from hax_conn_core.graph.capabilities import load_device
+
+    path = tmp_path / "d.yaml"
+    path.write_text("format: hax-conn-device/1\nid: d\naccelerators:\n  gpu: {layers: all}\n"
+                    "  dla: {layers: {ReLU: {}}}\n")
+    device = load_device(path)
+    graph = graphs["segmenter"]
+    assert not unsupported_layers(graph, device, "gpu")
+    refused = unsupported_layers(graph, device, "dla")
+    assert len(refused) == len(graph.layers)  # no node reads constants only here
