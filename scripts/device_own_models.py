@@ -388,8 +388,8 @@ def frontend_cuts(graph):
         groups = group_layers(graph)
         return "group boundaries", len(groups), two_cuts([g.last for g in groups[:-1]])
     except ImportError:
-        return "valid cuts (no pyyaml)", None, two_cuts([i for i in valid_cuts(graph)
-                                                          if i < last])
+        cuts = [i for i in valid_cuts(graph) if i < last]
+        return "valid cuts (no pyyaml)", None, two_cuts(cuts)
 
 
 def measure(module, x, device, dtype, replays=REPLAYS):
@@ -611,6 +611,7 @@ def write(out: Path, results, meta):
     out.mkdir(parents=True, exist_ok=True)
     (out / "own_models.json").write_text(json.dumps({"meta": meta, "models": results},
                                                     indent=1, default=str))
+
     def fmt(value, spec=".3g"):
         return "-" if value is None else format(value, spec)
 
@@ -624,10 +625,10 @@ def write(out: Path, results, meta):
     for name, r in results.items():
         for label, e in r.get("torch_paths", {}).items():
             capture = e.get("capture") or ("-" if "error" not in e else e["error"][:120])
-            lines.append(f"| {name} | {label} | {len(e['unsupported']) if 'unsupported' in e else '-'} "
-                         f"| {capture} | {fmt(e.get('rel_error'))} | "
-                         f"{fmt(e.get('graph_rel_error'))} | {fmt(e.get('eager_ms'))} | "
-                         f"{fmt(e.get('graph_ms'))} |")
+            unsupported = len(e["unsupported"]) if "unsupported" in e else "-"
+            lines.append(f"| {name} | {label} | {unsupported} | {capture} | "
+                         f"{fmt(e.get('rel_error'))} | {fmt(e.get('graph_rel_error'))} | "
+                         f"{fmt(e.get('eager_ms'))} | {fmt(e.get('graph_ms'))} |")
     lines += ["", "## Imported, split, on cuda-sm (fp16, CUDA graphs)", "",
               "| model | nodes (folded) | cuts after | ORT split max abs | cuda-sm whole rel "
               "| whole gpu ms | split vs whole rel | split vs ORT rel | bound in place | "

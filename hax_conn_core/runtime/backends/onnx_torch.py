@@ -28,8 +28,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from hax_conn_core.errors import BackendError, ModelError, SetupError
-from hax_conn_core.runtime.backends.onnx_prepare import (PreparedModel, TORCH_OPS, _attr,
-                                                         _text, check_supported, prepare)
+from hax_conn_core.runtime.backends.onnx_prepare import (PreparedModel, _attr, _text,
+                                                         check_supported, prepare)
 
 DTYPES = ("float32", "float16")
 
@@ -372,10 +372,9 @@ def _resize(n: _Node):
                    "round_prefer_ceil": np.floor(source + 0.5),
                    "floor": np.floor(source), "ceil": np.ceil(source)}[nearest]
         indices.append(np.clip(rounded, 0, in_shape[axis] - 1).astype(np.int64))
-    integer = [out_shape[a] % in_shape[a] == 0 and
-               np.array_equal(indices[a - 2], np.arange(out_shape[a]) // (out_shape[a] //
-                                                                           in_shape[a]))
-               for a in range(2, rank)]
+    integer = [out_shape[a] % in_shape[a] == 0 and np.array_equal(
+        indices[a - 2], np.arange(out_shape[a]) // (out_shape[a] // in_shape[a]))
+        for a in range(2, rank)]
     if all(integer):  # a whole-number upsample: torch's own nearest is that exactly
         return (lambda x: F.interpolate(x, size=size, mode="nearest")), [0]
     names = []
