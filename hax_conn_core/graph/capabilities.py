@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from hax_conn_core.errors import ConfigError
-from hax_conn_core.graph.model import (
-    SUPPORTED_TYPES, ConcatParams, ConvolutionParams, EltwiseParams, Graph, Layer, LRNParams,
-    PoolingParams, SoftmaxParams)
+from hax_conn_core.graph.model import SUPPORTED_TYPES, Graph, Layer
 
 FORMAT = "hax-conn-device/1"
 DEFAULT_DEVICE = "xavier-agx"
@@ -86,12 +84,14 @@ class AcceleratorRules:
                 return None
             if layer.type not in table:
                 return f"{self.name} does not run ONNX {layer.type} nodes"
-            return _check_onnx_limits(self.name, graph, layer, table[layer.type])
+            return _check_limits(self.name, layer.type, _facts(graph, layer),
+                                 table[layer.type])
         if self.layers is None:
             return None
         if layer.type not in self.layers:
             return f"{self.name} does not run {layer.type} layers"
-        return _check_limits(self.name, graph, layer, self.layers[layer.type])
+        return _check_limits(self.name, layer.type, _facts(graph, layer),
+                             self.layers[layer.type])
 
     def supports(self, graph: Graph, layer: Layer) -> bool:
         return self.check(graph, layer) is None
@@ -119,88 +119,58 @@ def _in_range(value: int, bounds) -> bool:
     return bounds[0] <= value <= bounds[1]
 
 
-def _check_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[str, Any]
+#: Enum-valued limit keys and how messages name one value.
+_ENUM_KEYS = (("methods", "method"), ("local_sizes", "local size"),
+              ("norm_regions", "norm region"), ("operations", "operation"), ("modes", "mode"))
+
+
+def _facts(graph: Graph, layer: Layer) -> Mapping[str, Any]:
+    """The layer's values for the limit keys, from its frontend's op table."""
+    if graph.frontend == "onnx":
+        from hax_conn_core.graph.frontends.onnx.ops import dla_facts
+    else:
+        from hax_conn_core.graph.frontends.caffe.ops import dla_facts
+    return dla_facts(graph, layer)
+
+
+def _check_limits(accel: str, op: str, facts: Mapping[str, Any], limits: Mapping[str, Any]
                   ) -> Optional[str]:
-    p = layer.params
-    bottom = graph.tensors[layer.bottoms[0]].shape if layer.bottoms else ()
-    top = graph.tensors[layer.tops[0]].shape if layer.tops else ()
-    spatial: Dict[str, Tuple[int, ...]] = {}
-    if isinstance(p, ConvolutionParams):
-        spatial = {"kernel": p.kernel, "pad": p.pad, "stride": p.stride,
-                   "dilation": p.dilation}
-    elif isinstance(p, PoolingParams):
-        window = tuple(bottom[2:4]) if p.global_pooling and len(bottom) == 4 else p.kernel
-        spatial = {"window": window, "kernel": window, "pad": p.pad, "stride": p.stride}
-    elif layer.type == "InnerProduct" and len(bottom) == 4:
-        spatial = {"kernel": tuple(bottom[2:4])}
+    """None when ``facts`` (see ``dla_facts`` of the frontends) meet ``limits``, else why not."""
+    spatial = facts.get("spatial", {})
     for key, values in spatial.items():
         if key in limits:
             bounds = limits[key]
             if not all(_in_range(v, bounds) for v in values):
-                return (f"{layer.type} {key} {'x'.join(map(str, values))} is outside the "
+                return (f"{op} {key} {'x'.join(map(str, values))} is outside the "
                         f"{accel} range [{bounds[0]}, {bounds[1]}]")
     if limits.get("pad_below_kernel") and "pad" in spatial:
-        kernel = spatial.get("kernel", spatial.get("window"))
-        if any(pad >= k for pad, k in zip(spatial["pad"], kernel)):
-            return f"{layer.type} pad {spatial['pad']} is not below its kernel {kernel}"
+        kernel = spatial.get("kernel", spatial.get("window")) or ()
+        # Caffe gives one pad per axis, ONNX begins then ends: pad i against axis i mod rank
+        if kernel and any(pad >= kernel[i % len(kernel)]
+                          for i, pad in enumerate(spatial["pad"])):
+            return f"{op} pad {spatial['pad']} is not below its kernel {kernel}"
     if "channels" in limits:
-        for what, shape in (("input", bottom), ("output", top)):
-            if len(shape) >= 2 and not _in_range(shape[1], limits["channels"]):
-                bounds = limits["channels"]
-                return (f"{layer.type} {what} channels {shape[1]} outside the {accel} range "
-                        f"[{bounds[0]}, {bounds[1]}]")
-    if "groups" in limits and isinstance(p, ConvolutionParams):
-        if not _in_range(p.group, limits["groups"]):
-            return f"Convolution group {p.group} outside the {accel} range {limits['groups']}"
-    checks = (("methods", isinstance(p, PoolingParams) and p.method),
-              ("local_sizes", isinstance(p, LRNParams) and p.local_size),
-              ("norm_regions", isinstance(p, LRNParams) and p.norm_region),
-              ("operations", isinstance(p, EltwiseParams) and p.operation))
-    for key, value in checks:
-        if key in limits and value is not False and value not in limits[key]:
-            return f"{layer.type} {key[:-1].replace('_', ' ')} {value} is not one of {limits[key]}"
-    if "axes" in limits and isinstance(p, (ConcatParams, SoftmaxParams)) and bottom:
-        axis = p.axis % len(bottom)
-        if axis not in limits["axes"]:
-            return f"{layer.type} along axis {axis}; {accel} runs it only along {limits['axes']}"
-    if "min_inputs" in limits and len(layer.bottoms) < limits["min_inputs"]:
-        return f"{layer.type} with {len(layer.bottoms)} input(s); {accel} needs at least " \
-               f"{limits['min_inputs']}"
-    return None
-
-
-def _check_onnx_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[str, Any]
-                       ) -> Optional[str]:
-    """The limits of one ONNX op type, against :func:`.frontends.onnx.ops.dla_facts`."""
-    from hax_conn_core.graph.frontends.onnx.ops import dla_facts
-
-    facts = dla_facts(graph, layer)
-    op = layer.type
-    for key in ("kernel", "window", "pad", "stride", "dilation"):
-        if key in limits and key in facts:
-            bounds = limits[key]
-            if not all(_in_range(v, bounds) for v in facts[key]):
-                return (f"{op} {key} {'x'.join(map(str, facts[key]))} is outside the {accel} "
-                        f"range [{bounds[0]}, {bounds[1]}]")
-    if limits.get("pad_below_kernel") and "pad" in facts and "kernel" in facts:
-        kernel = tuple(facts["kernel"]) * 2  # ONNX pads: begins then ends
-        if any(pad >= k for pad, k in zip(facts["pad"], kernel)):
-            return f"{op} pads {facts['pad']} are not below its kernel {facts['kernel']}"
-    if "channels" in limits and "channels" in facts:
         bounds = limits["channels"]
-        for what, value in zip(("input", "output"), facts["channels"]):
+        for what, value in facts.get("channels", ()):
             if not _in_range(value, bounds):
                 return (f"{op} {what} channels {value} outside the {accel} range "
                         f"[{bounds[0]}, {bounds[1]}]")
     if "groups" in limits and "groups" in facts and \
             not _in_range(facts["groups"], limits["groups"]):
         return f"{op} group {facts['groups']} outside the {accel} range {limits['groups']}"
-    for key, what in (("axes", "axis"), ("modes", "mode"), ("local_sizes", "local size")):
-        if key in limits and key in facts and \
-                any(value not in limits[key] for value in facts[key]):
-            return (f"{op} {what} {', '.join(map(str, facts[key]))}; {accel} runs it only "
-                    f"with {what} {', '.join(map(str, limits[key]))}")
-    if "ranks" in limits and facts["ranks"] not in limits["ranks"]:
+    for key, what in _ENUM_KEYS:
+        if key in limits:
+            for value in facts.get(key, ()):
+                if value not in limits[key]:
+                    return f"{op} {what} {value} is not one of {limits[key]}"
+    if "axes" in limits and facts.get("axes"):
+        axis = facts["axes"][0]
+        if axis not in limits["axes"]:
+            return f"{op} along axis {axis}; {accel} runs it only along {limits['axes']}"
+    if "min_inputs" in limits and facts["inputs"] < limits["min_inputs"]:
+        return f"{op} with {facts['inputs']} input(s); {accel} needs at least " \
+               f"{limits['min_inputs']}"
+    if "ranks" in limits and "ranks" in facts and facts["ranks"] not in limits["ranks"]:
         return f"{op} on a rank-{facts['ranks']} input; {accel} runs it only on ranks " \
                f"{', '.join(map(str, limits['ranks']))}"
     if "scales" in limits and "scales" in facts:
@@ -211,9 +181,6 @@ def _check_onnx_limits(accel: str, graph: Graph, layer: Layer, limits: Mapping[s
                     f"batch and channels and integers in [{low}, {high}] for the rest")
     if limits.get("constant_weights") and not facts.get("constant_weights", True):
         return f"{op} with weights computed at run time; {accel} needs them as initialisers"
-    if "min_inputs" in limits and facts["inputs"] < limits["min_inputs"]:
-        return f"{op} with {facts['inputs']} input(s); {accel} needs at least " \
-               f"{limits['min_inputs']}"
     return None
 
 

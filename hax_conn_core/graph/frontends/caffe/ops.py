@@ -122,3 +122,51 @@ OPS: Dict[str, CaffeOp] = {
     "ReLU": CaffeOp(_per_element(1)),
     "Split": CaffeOp(no_op=True),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# DLA facts: what the limits of config/devices/*.yaml "layers" are checked against
+
+
+def dla_facts(graph: Graph, layer: Layer) -> Dict[str, object]:
+    """The values an accelerator's limits are checked against, by limit key (the same keys
+    as the ONNX frontend's :func:`hax_conn_core.graph.frontends.onnx.ops.dla_facts`):
+
+    ``spatial`` (ordered ``kernel`` / ``window`` / ``pad`` / ``stride`` / ``dilation`` value
+    tuples: Pooling's window is its kernel, the input's H x W for global pooling;
+    InnerProduct's kernel is its input's H x W, as the DLA runs it as a convolution),
+    ``channels`` ((what, count) of the first input and output), ``groups``, the enum values
+    (``methods``, ``local_sizes``, ``norm_regions``, ``operations``), ``axes`` and
+    ``inputs``.
+    """
+    from hax_conn_core.graph.model import (
+        ConcatParams, ConvolutionParams, EltwiseParams, LRNParams, PoolingParams,
+        SoftmaxParams)
+
+    p = layer.params
+    bottom = _bottom(graph, layer)
+    top = graph.tensors[layer.tops[0]].shape if layer.tops else ()
+    spatial: Dict[str, Tuple[int, ...]] = {}
+    facts: Dict[str, object] = {"inputs": len(layer.bottoms)}
+    if isinstance(p, ConvolutionParams):
+        spatial = {"kernel": p.kernel, "pad": p.pad, "stride": p.stride,
+                   "dilation": p.dilation}
+        facts["groups"] = p.group
+    elif isinstance(p, PoolingParams):
+        window = tuple(bottom[2:4]) if p.global_pooling and len(bottom) == 4 else p.kernel
+        spatial = {"window": window, "kernel": window, "pad": p.pad, "stride": p.stride}
+        facts["methods"] = (p.method,)
+    elif layer.type == "InnerProduct" and len(bottom) == 4:
+        spatial = {"kernel": tuple(bottom[2:4])}
+    elif isinstance(p, LRNParams):
+        facts["local_sizes"] = (p.local_size,)
+        facts["norm_regions"] = (p.norm_region,)
+    elif isinstance(p, EltwiseParams):
+        facts["operations"] = (p.operation,)
+    elif isinstance(p, (ConcatParams, SoftmaxParams)) and bottom:
+        facts["axes"] = (p.axis % len(bottom),)
+    facts["spatial"] = spatial
+    facts["channels"] = tuple((what, shape[1]) for what, shape in (("input", bottom),
+                                                                   ("output", top))
+                              if len(shape) >= 2)
+    return facts

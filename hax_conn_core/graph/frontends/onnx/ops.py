@@ -161,41 +161,43 @@ def _text(value: Any) -> str:
 
 
 def dla_facts(graph: Graph, layer: Layer) -> Dict[str, Any]:
-    """The values an accelerator's limits are checked against, by limit key:
+    """The values an accelerator's limits are checked against, by limit key (the same keys
+    as the Caffe frontend's :func:`hax_conn_core.graph.frontends.caffe.ops.dla_facts`):
 
-    ``kernel``, ``pad``, ``stride``, ``dilation``, ``window`` (tuples of spatial values),
-    ``groups``, ``channels`` (input and output channel counts), ``axes`` (the op's axis,
-    non-negative), ``modes`` (Resize mode), ``scales`` (Resize's per-axis output/input size
-    ratios), ``ranks`` (rank of the first input), ``inputs`` (activation inputs) and
-    ``constant_weights`` (Conv/Gemm weights are initialisers).
+    ``spatial`` (ordered ``kernel`` / ``window`` / ``pad`` / ``stride`` / ``dilation`` value
+    tuples; ONNX pads list begins then ends), ``groups``, ``channels`` ((what, count) of the
+    first input and output), ``axes`` (the op's axis, non-negative), ``modes`` (Resize mode),
+    ``local_sizes`` (LRN), ``scales`` (Resize's per-axis output / input size ratios),
+    ``ranks`` (rank of the first input), ``inputs`` (activation inputs) and
+    ``constant_weights`` (Conv / Gemm weights are initialisers).
     """
     p = params_of(layer)
     op = p.op_type
     x = _first_shape(graph, layer)
     y = _shape(graph, layer.tops[0]) if layer.tops else ()
+    spatial: Dict[str, Tuple[int, ...]] = {}
     facts: Dict[str, Any] = {"ranks": len(x), "inputs": len(layer.bottoms)}
-    if len(x) >= 2 and len(y) >= 2:
-        facts["channels"] = (x[1], y[1])
+    facts["channels"] = tuple((what, shape[1]) for what, shape in (("input", x), ("output", y))
+                              if len(shape) >= 2)
     if op in ("Conv", "ConvTranspose"):
         weight = _weight(p, 1)
         kernel = tuple(p.attr("kernel_shape") or (weight.shape[2:] if weight is not None
                                                    else ()))
-        facts.update(kernel=kernel, stride=_pairs(p, "strides", len(kernel), 1),
-                     dilation=_pairs(p, "dilations", len(kernel), 1),
-                     pad=_pairs(p, "pads", 2 * len(kernel), 0), groups=p.attr("group", 1),
-                     constant_weights=weight is not None)
+        pads = _pairs(p, "pads", 2 * len(kernel), 0)
         if _text(p.attr("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
-            facts["pad"] = tuple(max(k - 1, 0) for k in kernel)  # SAME: at most kernel - 1
+            pads = tuple(max(k - 1, 0) for k in kernel)  # SAME: at most kernel - 1 a side
+        spatial = {"kernel": kernel, "pad": pads, "stride": _pairs(p, "strides", len(kernel), 1),
+                   "dilation": _pairs(p, "dilations", len(kernel), 1)}
+        facts.update(groups=p.attr("group", 1), constant_weights=weight is not None)
     elif op in ("MaxPool", "AveragePool"):
         window = tuple(p.attr("kernel_shape", ()))
-        facts.update(window=window, kernel=window,
-                     stride=_pairs(p, "strides", len(window), 1),
-                     pad=_pairs(p, "pads", 2 * len(window), 0))
+        spatial = {"window": window, "kernel": window,
+                   "pad": _pairs(p, "pads", 2 * len(window), 0),
+                   "stride": _pairs(p, "strides", len(window), 1)}
     elif op in ("GlobalAveragePool", "GlobalMaxPool"):
-        facts.update(window=tuple(x[2:]), kernel=tuple(x[2:]))
+        spatial = {"window": tuple(x[2:]), "kernel": tuple(x[2:])}
     elif op == "Gemm":
-        facts.update(constant_weights=_weight(p, 1) is not None,
-                     kernel=tuple(x[2:]) if len(x) == 4 else (1,) * 2)
+        facts["constant_weights"] = _weight(p, 1) is not None
     elif op in ("Concat", "Softmax", "LogSoftmax", "Split", "Gather", "Flatten"):
         axis = p.attr("axis", -1 if op in ("Softmax", "LogSoftmax") else
                       (1 if op == "Flatten" else 0))
@@ -205,4 +207,5 @@ def dla_facts(graph: Graph, layer: Layer) -> Dict[str, Any]:
     elif op == "Resize":
         facts["modes"] = (_text(p.attr("mode", "nearest")),)
         facts["scales"] = tuple(b / a if a else 0.0 for a, b in zip(x, y))
+    facts["spatial"] = spatial
     return facts
