@@ -11,8 +11,9 @@ Each accelerator of the device description (config/devices/emulated-h200.yaml: `
 checked against the 8-SM granularity when the backend is made and against the card's SM count
 when it is opened (ConfigError), and named in every result (``describe()["split"]``). Each
 partition has its own non-blocking stream. An engine is the torch module of its layer range
-(torch_module.py; fp16 by default, fp32 too), channels_last, eval, captured as one CUDA graph
-per buffer slot on its partition's stream, with static input and output buffers per slot.
+(torch_module.py; for a graph the ONNX frontend read, onnx_torch.py over the range's own ONNX
+model; fp16 by default, fp32 too), channels_last, eval, captured as one CUDA graph per buffer
+slot on its partition's stream, with static input and output buffers per slot.
 
 Hand-over: both partitions see the same HBM. An engine built with ``inputs_from=A`` whose input
 names, shapes and dtype match ``A.output_buffers(slot)`` is captured reading A's output
