@@ -206,3 +206,28 @@ def test_importing_the_torch_path_loads_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_an_engine_of_an_onnx_read_graph_with_an_unsupported_node_is_refused(tmp_path):
+    """The cuda-sm hook's path (build_range_module over the frontend's extracted range):
+    only the range that holds the node is refused, naming the engine, node and op type."""
+    from hax_conn_core.graph.frontends.onnx import load_onnx
+    from hax_conn_core.runtime.backends.base import EngineSpec
+    from hax_conn_core.runtime.backends.onnx_torch import build_range_module, range_model
+    from test.core.graph.onnx_nets import save
+
+    model = with_node(NETS["classifier"](), helper.make_node(
+        "TopK", ["prob", "k"], ["top", "top_idx"], name="best"), (1, 3))
+    model.graph.initializer.append(numpy_helper.from_array(np.array([3], np.int64), "k"))
+    graph = load_onnx(save(model, tmp_path / "classifier_topk.onnx"))
+    last = len(graph.layers) - 1
+    assert graph.layers[last].type == "TopK"
+
+    def spec(first, end):
+        return EngineSpec("classifier_topk", graph, {}, "onnx", first, end, "gpu", "fp16")
+
+    with pytest.raises(BackendError) as raised:
+        build_range_module(spec(0, last))
+    assert str(raised.value).startswith(f"classifier_topk layers 0-{last} on gpu (fp16): ")
+    assert "node 'best' (TopK)" in str(raised.value)
+    assert unsupported_ops(range_model(spec(0, last - 1))) == []
