@@ -176,6 +176,14 @@ def test_unsupported_node_is_refused_at_build():
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_op_fp16_on_cuda_channels_last(case):
+    op, shape, attrs, consts, opset = CASES[case]
+    model = one_node(op, shape, attrs, consts, opset, outputs=2 if op == "Split" else 1)
+    check(model, {"x": rand(shape, 100)}, rtol=FP16_RTOL, dtype="float16", device="cuda")
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("net", sorted(NETS))
 def test_fp16_on_cuda_under_a_cuda_graph(net):
     x = rand(INPUT_SHAPES[net])
