@@ -664,6 +664,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="*", help="name prefixes (default: all)")
     parser.add_argument("--onnx2torch-wheel", help="onnx2torch's wheel, put on sys.path")
     parser.add_argument("--size", type=int, default=224, help="input height and width")
+    parser.add_argument("--max-seconds", type=float, default=210,
+                        help="start no further model after this long (device budget)")
     parser.add_argument("--plain", action="store_true",
                         help="the plain-torch models even where torchvision is present")
     args = parser.parse_args(argv)
@@ -693,8 +695,13 @@ def main(argv=None) -> int:
     results = {}
     shape = (1, 3, args.size, args.size)
     x = np.random.default_rng(1234).standard_normal(shape).astype(np.float32)
+    began = time.perf_counter()
     for name, build in builders.items():
         report = results.setdefault(name, {})
+        if time.perf_counter() - began > args.max_seconds:
+            report["error"] = f"skipped: past --max-seconds {args.max_seconds:g}"
+            write(out, results, meta)
+            continue
         started = time.perf_counter()
         try:
             data = export(build, shape)
