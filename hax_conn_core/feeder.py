@@ -40,6 +40,10 @@ class Output:
     last_accelerator: str
     label: Any = None  # what set_schedule was given with the schedule it ran under
     weights: str = ""  # which weights computed the outputs (RuntimeModel.weights_id)
+    #: perf_counter() stamps of its way through the feeder (docs/bench-ros.md): ``offered``,
+    #: ``preprocess`` (its frame-set's preprocessing began), ``submit`` (runtime.submit called),
+    #: ``submitted`` (it returned), ``result`` (the runtime handed the frame-set back).
+    hops: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,8 +196,10 @@ class Feeder:
             models = {name: load_model(name, seed=self.seed, weights=self.weights.get(name))
                       for name in schedule.assignments}
             if self.runtime is None:
+                # Results straight to _on_result, not also into a queue nobody reads.
                 self.runtime = Runtime(self._backend, profile, schedule, models,
-                                       on_result=self._on_result).start()
+                                       on_result=self._on_result,
+                                       queue_results=False).start()
                 start = 0
             else:
                 start = self.runtime.swap(schedule, models, profile, timeout_s=60)
@@ -219,10 +225,11 @@ class Feeder:
             taken = {n: self._pending.pop(n) for n in names if n in self._pending}
             self._pending.clear()  # images of DNNs not running are not kept
         frames, tags = {}, {}
+        hops = {"preprocess": time.perf_counter()}  # one per frame-set, shared by its DNNs
         for name, (image, tag, offered) in taken.items():
             try:
                 frames[name] = to_input(image, self._models[name].input_shape, name=name)
-                tags[name] = (tag, offered)
+                tags[name] = (tag, offered, hops)
             except HaxConnError as error:
                 with self._cond:
                     stats = self._stats.setdefault(name, DnnStats())
@@ -233,14 +240,13 @@ class Feeder:
             return
         with self._cond:
             self._in_flight += 1
+        hops["submit"] = time.perf_counter()
         self.runtime.submit(frames, tags)
+        hops["submitted"] = time.perf_counter()
         self.frame_sets += 1
 
     def _on_result(self, result) -> None:
-        try:  # the runtime also queues every result for get_result(): keep that queue empty
-            self.runtime.get_result(timeout_s=0.001)
-        except HaxConnError:
-            pass
+        returned = time.perf_counter()
         with self._cond:
             self._in_flight -= 1
             self._cond.notify_all()
@@ -248,7 +254,7 @@ class Feeder:
         for name, item in result.results.items():
             if item.tag is None:  # left out of this frame-set (no image): not an error
                 continue
-            tag, offered = item.tag
+            tag, offered, hops = item.tag
             stats = self._stats.setdefault(name, DnnStats())
             if not item.ok:
                 stats.run_errors += 1
@@ -266,7 +272,8 @@ class Feeder:
             stats.latencies_ms.append(latency)
             output = Output(name, result.index, result.schedule_id, tag, item.outputs, latency,
                             per_acc, last, self._labels.get(result.schedule_id),
-                            weights=item.weights)
+                            weights=item.weights,
+                            hops={"offered": offered, **hops, "result": returned})
             for listener in list(self._listeners):
                 listener(output)
 

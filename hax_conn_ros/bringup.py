@@ -3,7 +3,8 @@
 ``make_nodes(config_path, namespace, backend, context)`` builds the planner, the GPU and DLA
 executors and the profiler with the parameters of a ROS parameters file (the launch file's
 ``config/perception.yaml``), then the overrides (``backend``), as launch_ros would: later
-entries win. ``spin(nodes, context)`` runs them in one MultiThreadedExecutor. ``main_executors``
+entries win. ``spin(nodes, context)`` runs them in one executor (``make_executor``: rclpy's
+SingleThreadedExecutor unless told otherwise, the fastest here: docs/bench-ros.md). ``main_executors``
 is the ``executors`` executable: both executors and the profiler in one process (what the
 launch file starts, so that the executors share one runtime), parameters from ``--ros-args``.
 """
@@ -89,12 +90,34 @@ def make_nodes(config_path, namespace: str = "", backend: Optional[str] = None,
     return nodes
 
 
-def spin(nodes, context=None, threads: Optional[int] = None) -> None:
-    """Spin ``nodes`` in one MultiThreadedExecutor (``threads``: Defaults to rclpy's, the CPU
-    count) until shutdown (Ctrl-C, SIGTERM); then destroy them. A signal is a normal end."""
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+#: The executors ``make_executor`` offers. rclpy.experimental.EventsExecutor (Kilted) is not
+#: one: its spin starves every other Python thread here (the feeder's, the runtime's), so no
+#: frame-set is ever submitted; Humble has none.
+EXECUTORS = ("single", "multi")
 
-    executor = MultiThreadedExecutor(num_threads=threads, context=context)
+
+def make_executor(kind: str = "single", context=None, threads: Optional[int] = None):
+    """An rclpy executor: ``single`` (SingleThreadedExecutor, the default) or ``multi``
+    (MultiThreadedExecutor, ``threads`` defaulting to rclpy's, the CPU count).
+
+    Single-threaded is enough and the fastest: the nodes' callbacks only hand an image on or
+    swap state (inference runs on the runtime's threads, results are published from there),
+    and rclpy's MultiThreadedExecutor delivers a 224x224 Image 10-50x slower here."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    if kind == "single":
+        return SingleThreadedExecutor(context=context)
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=threads, context=context)
+    raise ConfigError(f"executor {kind!r}: expected one of {', '.join(EXECUTORS)}")
+
+
+def spin(nodes, context=None, threads: Optional[int] = None, executor: str = "single") -> None:
+    """Spin ``nodes`` in one executor (:func:`make_executor`) until shutdown (Ctrl-C, SIGTERM);
+    then destroy them. A signal is a normal end."""
+    from rclpy.executors import ExternalShutdownException
+
+    executor = make_executor(executor, context, threads)
     try:
         for node in nodes:
             executor.add_node(node)

@@ -38,6 +38,9 @@ class BringupCommand(Command):
                             help="override the executors' backend parameter")
         parser.add_argument("--log-level", default="info", choices=LOG_LEVELS,
                             help="logging level of the nodes (default: info)")
+        parser.add_argument("--executor", default="single", choices=("single", "multi"),
+                            help="rclpy executor: single (SingleThreadedExecutor, the fastest "
+                                 "here) or multi (MultiThreadedExecutor); docs/ros.md")
         parser.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None,
                             dest="ros_args", help="the rest goes to rclpy (remappings, ...)")
 
@@ -57,7 +60,7 @@ class BringupCommand(Command):
             nodes = make_nodes(config, args.namespace, args.backend, log_level=args.log_level)
             print(f"hax-conn bringup: {', '.join(n.get_fully_qualified_name() for n in nodes)} "
                   f"running ({config}); Ctrl-C to stop", flush=True)
-            spin(nodes)
+            spin(nodes, executor=args.executor)
         except KeyboardInterrupt:
             pass
         finally:

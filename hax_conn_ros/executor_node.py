@@ -11,7 +11,10 @@ process does all of it. A new schedule (``planner/schedule``) takes effect betwe
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import replace
+
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -78,6 +81,9 @@ class ExecutorNode(Node):
         self._profiles = Replanner()
         self._results = {}
         self._inputs = {}  # topic -> (subscription, [dnn, ...])
+        #: (dnn, frame_set, {hop: perf_counter()}) of recent published results: the feeder's
+        #: hops plus ``received`` (image callback entered), ``built``, ``published`` (bench).
+        self.hops = deque(maxlen=feeding.HISTORY)
         # Images in their own mutually exclusive group: their callbacks only hand the newest
         # image on (inference runs on the runtime's threads), so a schedule change or a
         # diagnostics update never waits behind a burst of images, nor they behind it.
@@ -125,23 +131,29 @@ class ExecutorNode(Node):
                 qos_profile_sensor_data, callback_group=self._image_group), names)
 
     def _on_image(self, msg, names) -> None:
+        received = time.perf_counter()
         image = conversions.image_from_msg(msg)
         for dnn in names:
-            self._feeder.offer(dnn, image, msg.header)
+            self._feeder.offer(dnn, image, (msg.header, received))
 
     def _publish_result(self, output) -> None:
         publisher = self._results.get(output.dnn)
         if publisher is None or not self._mine(output.last_accelerator):
             return
         try:
-            msg = conversions.result_to_msg(output, output.tag, self._post.get(output.dnn))
+            header, received = output.tag
+            msg = conversions.result_to_msg(output, header, self._post.get(output.dnn))
         except ConfigError as error:  # e.g. top_k above the class count
             unpublished = self._unfit.get(output.dnn, ("", 0))[1]
             if not unpublished:  # one log line; /diagnostics counts them all
                 self.get_logger().error(f"results of {output.dnn} not published: {error}")
             self._unfit[output.dnn] = (str(error), unpublished + 1)
             return
+        built = time.perf_counter()
         publisher.publish(msg)
+        self.hops.append((output.dnn, output.frame_set, {
+            **output.hops, "received": received, "built": built,
+            "published": time.perf_counter()}))
 
     def _publish_diagnostics(self) -> None:
         schedule = self._feeder.schedule

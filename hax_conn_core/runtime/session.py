@@ -46,7 +46,9 @@ class Runtime:
     ``models`` maps each DNN of the schedule to its :class:`~.models.RuntimeModel`.
     ``precision`` defaults to the backend's first precision on every accelerator (fp32 on the
     CPU, fp16 on CUDA partitions). ``on_result`` is called in the collector thread with each
-    :class:`~.results.FrameSetResult`; results are also queued for :meth:`get_result`.
+    :class:`~.results.FrameSetResult`; results are also queued for :meth:`get_result`, unless
+    ``queue_results=False`` (only with ``on_result``): then they go to the callback alone, and
+    ``get_result``/``run`` refuse (a caller streaming through the callback polls no queue).
     ``pool``: a dict of engines shared with other runtimes run one after another (benches that
     measure many schedules of one DNN set); its owner releases them, not ``close()``.
     ``fuse_groups=False``: one engine per group, so that every group is timed on its own (the
@@ -57,8 +59,13 @@ class Runtime:
                  precision: Optional[str] = None,
                  on_result: Optional[Callable[[FrameSetResult], None]] = None,
                  epoch_frame_sets: int = EPOCH_FRAME_SETS,
-                 pool: Optional[Dict[Tuple, Any]] = None, fuse_groups: bool = True):
+                 pool: Optional[Dict[Tuple, Any]] = None, fuse_groups: bool = True,
+                 queue_results: bool = True):
+        if not queue_results and on_result is None:
+            raise ConfigError("queue_results=False needs an on_result callback: without either "
+                              "the results would go nowhere")
         self.backend = backend
+        self.queue_results = queue_results
         self.precision = precision or _default_precision(backend)
         self.on_result = on_result
         self._epoch_frame_sets = epoch_frame_sets
@@ -199,6 +206,7 @@ class Runtime:
 
     def get_result(self, timeout_s: Optional[float] = None) -> FrameSetResult:
         """The next completed frame-set (completion order); ConfigError on timeout."""
+        self._check_queued("get_result")
         try:
             return self._results.get(timeout=timeout_s)
         except queue.Empty:
@@ -208,6 +216,7 @@ class Runtime:
             ) -> List[FrameSetResult]:
         """Submit every frame-set of the iterable ``frame_sets`` and return their results in
         index order (a convenience for benches and the CLI)."""
+        self._check_queued("run")
         results: List[FrameSetResult] = []
         submitted = 0
         for frames in frame_sets:
@@ -252,6 +261,11 @@ class Runtime:
             return self._next_index
 
     # --- internals ---------------------------------------------------------------------------
+    def _check_queued(self, what: str) -> None:
+        if not self.queue_results:
+            raise ConfigError(f"{what}(): this runtime was made with queue_results=False; its "
+                              "results go to on_result only")
+
     def _take_slot(self, timeout_s: Optional[float]) -> int:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._slots_cond:
@@ -372,7 +386,8 @@ class Runtime:
             self._in_flight -= 1
             self._slots_cond.notify_all()
         self.completed += 1
-        self._results.put(result)
+        if self.queue_results:
+            self._results.put(result)
         if self.on_result is not None:
             try:
                 self.on_result(result)

@@ -78,3 +78,41 @@ def test_images_in_results_out_and_a_swap_between_frame_sets(feeder):
     assert {o.schedule_id for o in after} == {after[0].schedule_id}
     assert not any(o.tag == "dropped" for o in got.outputs)
     assert len(feeder.timings) > 0
+
+
+def test_results_go_to_the_callback_alone_with_hops_in_order(feeder):
+    from hax_conn_core.errors import ConfigError
+
+    first = Replanner().plan(PlanRequest(dnns=("alexnet", "resnet18")))
+    got = _Collect()
+    feeder.add_listener(got)
+    feeder.set_schedule(first.schedule, first.profile)
+    for round_ in range(3):  # several frame-sets: a queue, if there were one, would fill
+        feeder.offer("alexnet", _image(), tag=f"a{round_}")
+        feeder.offer("resnet18", _image(), tag=f"r{round_}")
+        got.wait(lambda out: any(o.tag == f"r{round_}" for o in out))
+    # The runtime hands results to the feeder's callback only: no queue to poll or drain.
+    assert feeder.runtime.queue_results is False
+    with pytest.raises(ConfigError, match="queue_results=False"):
+        feeder.runtime.get_result(timeout_s=0)
+    for output in got.outputs:
+        hops = output.hops
+        order = ["offered", "preprocess", "submit", "submitted", "result"]
+        assert list(hops) == order
+        # submit() may return after the result came back (the runtime's threads run it)
+        timed = [h for h in order if h != "submitted"]
+        assert all(hops[a] <= hops[b] for a, b in zip(timed, timed[1:]))
+        assert hops["submit"] <= hops["submitted"]
+
+
+def test_a_runtime_without_queue_needs_a_callback():
+    from hax_conn_core.errors import ConfigError
+    from hax_conn_core.runtime.backends import get_backend
+    from hax_conn_core.runtime.models import load_model
+    from hax_conn_core.runtime.session import Runtime
+
+    first = Replanner().plan(PlanRequest(dnns=("alexnet", "resnet18")))
+    models = {n: load_model(n) for n in first.schedule.assignments}
+    with get_backend("onnxruntime") as backend:
+        with pytest.raises(ConfigError, match="on_result"):
+            Runtime(backend, first.profile, first.schedule, models, queue_results=False)

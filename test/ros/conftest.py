@@ -35,14 +35,13 @@ class Bringup:
     def __init__(self, context, config_path):
         import threading
 
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.node import Node
 
-        from hax_conn_ros.bringup import make_nodes
+        from hax_conn_ros.bringup import make_executor, make_nodes
 
         self.nodes = make_nodes(config_path, context=context)
         self.probe = Node("probe", context=context)
-        self.executor = MultiThreadedExecutor(context=context)
+        self.executor = make_executor(context=context)  # bringup's default, as users get it
         for node in self.nodes + [self.probe]:
             self.executor.add_node(node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
