@@ -118,8 +118,9 @@ def resolve_model(name: Union[str, Path], weights: Optional[Union[str, Path]] = 
     if text in known_ids():
         return ModelSource(id=text, frontend="caffe", path=get_model(text).prototxt,
                            weights=weights_path, input_shape=shape, builtin=True)
-    raise ConfigError(f"{text!r} is neither a prototxt file nor a known DNN; expected a path "
-                      f"or one of {', '.join(known_ids())} (paths: .prototxt, .onnx)")
+    raise ConfigError(f"unknown DNN {text!r}: neither a prototxt file nor a known DNN; "
+                      f"expected a path or one of {', '.join(known_ids())} (a path: .prototxt "
+                      "or .onnx)")
 
 
 def register_model(name: Union[str, Path], weights: Optional[Union[str, Path]] = None,
