@@ -12,6 +12,8 @@ the second (docs/conventions.md, "Layer indices and cuts"). It is valid when
   after a Conv, see :mod:`.frontends.onnx.ops`);
 * something ran before it: a cut after nothing but Input layers (ONNX: nodes that read only
   constants) is no transition;
+* the crossing tensor is a floating-point activation (an ONNX model's integer tensors, shapes
+  and indices, stay with the layers that use them);
 * ``i`` is not the last layer.
 """
 
@@ -131,6 +133,16 @@ def _blocked(graph: Graph) -> List[str]:
     return blocked
 
 
+def _not_an_activation(graph: Graph, tensor: str) -> str:
+    """Why ``tensor`` cannot be handed over at a cut ("" if it can): the accelerators
+    exchange floating-point activations (an ONNX model's int64 shape or index tensors are
+    computed where they are used)."""
+    dtype = graph.tensors[tensor].dtype
+    if dtype.startswith("float"):
+        return ""
+    return f"the tensor crossing it, {tensor!r}, is {dtype}; expected a floating-point activation"
+
+
 def cut_report(graph: Graph) -> List[Tuple[int, bool, Tuple[str, ...], str]]:
     """For every layer index: (index, valid, crossing tensors, why not valid or "").
 
@@ -155,7 +167,7 @@ def cut_report(graph: Graph) -> List[Tuple[int, bool, Tuple[str, ...], str]]:
             why = (f"{crossing} tensors cross it ({', '.join(tensors)}{more}); expected "
                    "exactly one") if crossing else "no tensor crosses it"
         else:
-            why = blocked[i]
+            why = blocked[i] or _not_an_activation(graph, tensors[0])
         report.append((i, not why, tensors, why))
     return report
 

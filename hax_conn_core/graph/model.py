@@ -29,10 +29,12 @@ Pair = Tuple[int, int]
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor of the graph: unique name and inferred shape (Caffe axis order)."""
+    """A tensor of the graph: unique name, inferred shape (Caffe axis order) and element type
+    (numpy's name; Caffe tensors are all float32, ONNX ones say theirs)."""
 
     name: str
     shape: Shape
+    dtype: str = "float32"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -331,3 +331,16 @@ def test_an_accelerator_without_onnx_ops_runs_no_onnx_node_but_layers_all_runs_e
     assert not unsupported_layers(graph, device, "gpu")
     refused = unsupported_layers(graph, device, "dla")
     assert len(refused) == len(graph.layers)  # no node reads constants only here
+
+
+def test_an_integer_tensor_is_never_handed_over_at_a_cut(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="a"),
+             helper.make_node("ArgMax", ["a"], ["idx"], name="argmax", axis=1, keepdims=1),
+             helper.make_node("Cast", ["idx"], ["cast"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Relu", ["cast"], ["y"], name="b")]
+    graph = load_onnx(onnx_nets.save(_tiny(nodes, out_shape=(1, 1, 8, 8)), tmp_path / "i.onnx"))
+    assert graph.tensors["idx"].dtype == "int64" and graph.tensors["a"].dtype == "float32"
+    report = cut_report(graph)
+    assert report[1][2] == ("idx",) and not report[1][1]
+    assert "'idx', is int64; expected a floating-point activation" in report[1][3]
+    assert valid_cuts(graph) == (0, 2)

@@ -195,6 +195,22 @@ def _attributes(node) -> Dict[str, object]:
     return found
 
 
+def _dtypes(model) -> Dict[str, str]:
+    """Tensor name -> numpy dtype name, where inference or the file says it."""
+    from onnx import helper
+
+    found: Dict[str, str] = {}
+    graph = model.graph
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        elem = vi.type.tensor_type.elem_type
+        if elem:
+            try:
+                found[vi.name] = helper.tensor_dtype_to_np_dtype(elem).name
+            except (KeyError, TypeError, ValueError):
+                found[vi.name] = f"onnx-type-{elem}"
+    return found
+
+
 def _shapes(model) -> Dict[str, Tuple[Union[int, str], ...]]:
     shapes: Dict[str, Tuple[Union[int, str], ...]] = {}
     graph = model.graph
@@ -229,6 +245,7 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
                                opset)
     values, constant = _constant_values(model)
     shapes = _shapes(model)
+    dtypes = _dtypes(model)
     if name is None:
         from hax_conn_core.models import normalise_model_id
 
@@ -244,7 +261,8 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
             raise ModelError(f"{path}: the shape of tensor {tensor_name!r}{known}, {where}, "
                              "is not known after shape inference; hax_conn needs static shapes "
                              "(fix the input shape, or the model's data-dependent shapes)")
-        tensors[tensor_name] = TensorInfo(tensor_name, tuple(int(d) for d in dims))
+        tensors[tensor_name] = TensorInfo(tensor_name, tuple(int(d) for d in dims),
+                                          dtypes.get(tensor_name, "float32"))
 
     for input_name in inputs:
         tensor(input_name, "a model input")
