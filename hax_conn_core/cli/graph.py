@@ -182,8 +182,8 @@ class GraphCommand(Command):
             raise ConfigError(f"{len(names)} models given ({', '.join(names)}); expected one "
                               "(MODEL or --model PATH)")
         shape = input_shapes(args.input_shape)
-        source = resolve(names[0], input_shape=shape.get(None) or next(iter(shape.values()),
-                                                                         None))
+        given = shape.get(None) or next(iter(shape.values()), None)
+        source = resolve(names[0], input_shape=given)
         model_id, path = source.id, source.path
         with Progress(sys.stderr) as progress:
             progress.set(f"reading {path} ({_size_text(path)})")

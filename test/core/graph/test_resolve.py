@@ -44,7 +44,8 @@ def test_onnx_path_with_an_input_shape(tmp_path):
 
 
 @pytest.mark.parametrize("make,pattern", [
-    (lambda d: "no_such_dnn", "neither a prototxt file nor a known DNN; expected a path or one of"),
+    (lambda d: "no_such_dnn", "unknown DNN 'no_such_dnn': neither a prototxt file nor a known "
+                              "DNN; expected a path or one of"),
     (lambda d: str(d / "missing.onnx"), "missing.onnx: no such ONNX file"),
     (lambda d: str(d / "missing.prototxt"), "missing.prototxt: no such prototxt file"),
     (lambda d: (d / "x.onnx").mkdir() or str(d / "x.onnx"), "x.onnx: is a directory"),

@@ -181,8 +181,8 @@ def dla_facts(graph: Graph, layer: Layer) -> Dict[str, Any]:
                               if len(shape) >= 2)
     if op in ("Conv", "ConvTranspose"):
         weight = _weight(p, 1)
-        kernel = tuple(p.attr("kernel_shape") or (weight.shape[2:] if weight is not None
-                                                   else ()))
+        shape = weight.shape[2:] if weight is not None else ()
+        kernel = tuple(p.attr("kernel_shape") or shape)
         pads = _pairs(p, "pads", 2 * len(kernel), 0)
         if _text(p.attr("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
             pads = tuple(max(k - 1, 0) for k in kernel)  # SAME: at most kernel - 1 a side

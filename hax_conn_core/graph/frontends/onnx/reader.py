@@ -233,11 +233,10 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
     ``input_shape``: one shape (a model with one input) or input name -> shape, needed where
     an input has dynamic dimensions. ``name`` defaults to the normalised file stem.
     """
+    from hax_conn_core.graph.frontends.onnx.fold import infer_with_folding
     from hax_conn_core.graph.frontends.onnx.ops import fuses_into_producer
 
     path = Path(path)
-    from hax_conn_core.graph.frontends.onnx.fold import infer_with_folding
-
     model = _read(path)
     opset = _check_opset(path, model)
     _fix_inputs(path, model, input_shape)
