@@ -8,6 +8,11 @@ max transitions, frames in flight, profile sha256), so switching back to a DNN s
 costs a dictionary look-up: the paper's dynamic variant, which keeps the plans of the sets a
 robot switches between. A solver time-out is part of the request, not of the key (the plan it
 gives is the best found within it; a longer time-out on a cached set reuses the cached plan).
+
+A set not seen before is planned with a warm start (``reuse=True``, the default): the DNNs it
+shares with the last plan under the same options keep that plan's assignment as a hint
+(``planner.plan(hints=...)``), which seeds the search beside the baselines; the plan is still
+searched and proven the same way, so a hint can only make it start from a better incumbent.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Replan:
     time_s: float  # planning (or look-up) time
     status: str  # the planner's status ("optimal", "converged", "timeout", ...)
     words: Tuple[str, ...]  # describe_assignment per DNN, priority order
+    reused: Tuple[str, ...] = ()  # DNNs whose previous assignment seeded the search (hints)
 
 
 def resolve_profile(name: str) -> Path:
@@ -86,10 +92,13 @@ class Replanner:
     """Checks and plans :class:`PlanRequest`s, caching profiles and plans (thread-safe enough
     for one caller at a time; the planner node calls it from one callback group)."""
 
-    def __init__(self, cache_size: int = CACHE_SIZE):
+    def __init__(self, cache_size: int = CACHE_SIZE, reuse: bool = True):
         self._profiles: Dict[Tuple[str, int, int], object] = {}
         self._plans: "OrderedDict[Tuple, object]" = OrderedDict()
         self._cache_size = cache_size
+        self.reuse = reuse
+        #: (objective, K, D, profile sha256) -> {dnn: assignment} of the latest plan: hints.
+        self._last: Dict[Tuple, Dict[str, Tuple[str, ...]]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -154,27 +163,36 @@ class Replanner:
         key = (tuple(request.dnns), request.objective, int(request.max_transitions),
                int(request.frames_in_flight), profile.sha256)
         cached = self._plans.get(key)
+        # The subset's sha256 differs per set: hints are kept per options and whole profile.
+        options = key[1:4] + (self.load_profile(request.profile).sha256,)
+        reused: Tuple[str, ...] = ()
         if cached is not None:
             self._plans.move_to_end(key)
             self.hits += 1
             schedule, status = cached
         else:
+            last = self._last.get(options, {}) if self.reuse else {}
+            hint = {n: last[n] for n in request.dnns if n in last}
+            reused = tuple(hint)
             result = plan(profile, objective=request.objective,
                           max_transitions=int(request.max_transitions),
                           timeout_s=float(request.solver_timeout_s),
-                          frames_in_flight=int(request.frames_in_flight))
+                          frames_in_flight=int(request.frames_in_flight),
+                          hints=(hint,) if hint else ())
             schedule, status = result.schedule, result.status
             self.misses += 1
             if status not in ("timeout", "resource-limit", "candidate-limit"):
                 self._plans[key] = (schedule, status)  # a cut-short plan is not kept
                 while len(self._plans) > self._cache_size:
                     self._plans.popitem(last=False)
+        self._last.setdefault(options, {}).update(
+            {n: tuple(a) for n, a in schedule.assignments.items()})
         words = tuple(describe_assignment(profile.dnns[name], schedule.assignments[name])
                       for name in schedule.assignments)
         return Replan(schedule=schedule, profile=profile,
                       profile_path=str(resolve_profile(request.profile)),
                       cached=cached is not None, time_s=time.perf_counter() - started,
-                      status=status, words=words)
+                      status=status, words=words, reused=reused)
 
     def cached(self, request: PlanRequest) -> Optional[object]:
         """The cached schedule of ``request`` or None (no planning, no check)."""

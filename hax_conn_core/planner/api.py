@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hax_conn_core.errors import ConfigError
 from hax_conn_core.profile import Profile
@@ -23,6 +23,8 @@ DEFAULT_SEED = 0
 #: ``prove=None`` proves only problems with at most this many schedules: beyond, the proof
 #: must rule out more near-optimal schedules than a few seconds allow (docs/planner.md).
 PROVE_LIMIT = 100_000
+#: The ``source`` of a plan that is a hint (``plan(hints=...)``) the search did not beat.
+HINT = "hint"
 
 
 def count_schedules(profile: Profile, max_transitions: int) -> int:
@@ -130,8 +132,8 @@ INNER_SHARE = 0.5
 def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
          timeout_s: Optional[float] = None, frames_in_flight: int = 2, *,
          gap: float = DEFAULT_GAP, seed: int = DEFAULT_SEED, prove: Optional[bool] = None,
-         rlimit_per_check: Optional[int] = None, rlimit_total: Optional[int] = None
-         ) -> PlanResult:
+         rlimit_per_check: Optional[int] = None, rlimit_total: Optional[int] = None,
+         hints: Sequence[Mapping[str, Sequence[str]]] = ()) -> PlanResult:
     """Plan every DNN of ``profile`` (cut it down first with ``profile.subset``).
 
     ``objective``: ``latency`` (one frame-set) or ``throughput`` (``frames_in_flight``
@@ -147,6 +149,11 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     Budget monotonicity: with ``max_transitions`` K >= 1 the plan for K - 1 is made first (the
     same way, recursively) and seeds the search, so the plan for K is never worse than the plan
     for K - 1, nor than any baseline within K transitions. Raises ConfigError for a bad option.
+
+    ``hints``: partial assignments known to be good (a previous plan's, for the DNNs still in
+    the set: the re-planner's warm start); each, completed with every baseline's assignment of
+    the other DNNs, seeds the search like a baseline. A hint that does not fit (another group
+    count, a group its accelerator cannot run, too many transitions) is ignored.
     """
     from hax_conn_core.baselines import all_baselines
     from hax_conn_core.planner import refine
@@ -162,7 +169,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
         profile, objective=objective, frames_in_flight=frames_in_flight,
         deadline=None if deadline is None else started + BASELINE_SHARE * timeout_s))
     options = dict(profile=profile, objective=objective, frames_in_flight=frames_in_flight,
-                   baselines=baselines, gap=gap, seed=seed, prove=prove,
+                   baselines=baselines, gap=gap, seed=seed, prove=prove, hints=tuple(hints),
                    rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
     outcome, nested, space, asked, proving, totals = _search(
         max_transitions=max_transitions, deadline=deadline, **options)
@@ -206,7 +213,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
     solver_info["time_s"] = round(time.monotonic() - started, 4)
     schedule = schedule_of(chosen).with_prediction(value)
     notes = []
-    found_by = ("z3", refine.LOCAL_SEARCH)
+    found_by = ("z3", refine.LOCAL_SEARCH, HINT)  # a hint: a previous plan, not a baseline
     if all(count_transitions(a) == 0 for a in schedule.assignments.values()):
         notes.append("no split beats the best whole-DNN mapping: the plan maps whole DNNs"
                      + (f" (the {chosen_source} baseline)" if chosen_source not in found_by
@@ -230,7 +237,7 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
 def _search(profile: Profile, objective: str, max_transitions: int, frames_in_flight: int,
             baselines, deadline: Optional[float], gap: float, seed: int,
             prove: Optional[bool], rlimit_per_check: Optional[int],
-            rlimit_total: Optional[int]):
+            rlimit_total: Optional[int], hints: Tuple[Mapping[str, Sequence[str]], ...] = ()):
     """The search for budget ``max_transitions``, seeded with the baselines within it and,
     for K >= 1, with the result of the search for K - 1 (made first, the same way).
 
@@ -244,6 +251,7 @@ def _search(profile: Profile, objective: str, max_transitions: int, frames_in_fl
     totals = {"checks": 0, "candidates": 0, "z3_time_s": 0.0, "record_s": 0.0}
     seeds = [refine.Seed(b.name, b.schedule.assignments) for b in baselines
              if b.transitions <= max_transitions]
+    seeds += _hint_seeds(profile, hints, seeds, max_transitions)
     nested: List[Any] = []
     if max_transitions >= 1:
         inner_deadline = None
@@ -255,7 +263,7 @@ def _search(profile: Profile, objective: str, max_transitions: int, frames_in_fl
                 profile=profile, objective=objective, max_transitions=max_transitions - 1,
                 frames_in_flight=frames_in_flight, baselines=baselines,
                 deadline=inner_deadline, gap=gap, seed=seed, prove=prove,
-                rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
+                rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total, hints=hints)
         except SolverError:
             pass  # nothing fits K - 1 transitions (or no time to find it): no seed
         else:
@@ -278,3 +286,29 @@ def _search(profile: Profile, objective: str, max_transitions: int, frames_in_fl
     totals["z3_time_s"] += outcome.z3_time_s
     totals["record_s"] = max(totals["record_s"], search.record_s)
     return outcome, nested, space, asked, proving, totals
+
+
+def _hint_seeds(profile: Profile, hints, seeds, max_transitions: int) -> List[Any]:
+    """Seeds from ``hints`` (see plan()): each fitting hint over each seed's other DNNs."""
+    from hax_conn_core.planner import refine
+
+    out: List[Any] = []
+    for hint in hints:
+        fitting = {}
+        for name, accs in hint.items():
+            dnn = profile.dnns.get(name)
+            accs = tuple(accs)
+            if dnn is not None and len(accs) == len(dnn.groups) \
+                    and count_transitions(accs) <= max_transitions \
+                    and all(g.runs_on(a) for g, a in zip(dnn.groups, accs)):
+                fitting[name] = accs
+        if not fitting:
+            continue
+        known = set()
+        for base in seeds:
+            assignments = {n: fitting.get(n, tuple(a)) for n, a in base.assignments.items()}
+            key = tuple(assignments[n] for n in profile.dnns)
+            if key not in known:
+                known.add(key)
+                out.append(refine.Seed(HINT, assignments))
+    return out

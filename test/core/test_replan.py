@@ -70,3 +70,33 @@ def test_a_malformed_profile_file_is_a_config_error(replanner, tmp_path):
 def test_shipped_profile_by_name_and_by_path():
     by_name = resolve_profile("xavier_googlenet_alexnet.json")
     assert resolve_profile(str(by_name)) == by_name
+
+
+def test_a_one_dnn_change_reuses_the_unchanged_dnns_assignment():
+    three = ("alexnet", "googlenet", "resnet18")
+    changed = ("alexnet", "googlenet", "mobilenet_v1")
+    warm = Replanner()
+    before = warm.plan(PlanRequest(dnns=three))
+    assert before.reused == ()  # nothing planned before it
+    after = warm.plan(PlanRequest(dnns=changed))
+    assert after.reused == ("alexnet", "googlenet") and not after.cached
+    cold = Replanner(reuse=False).plan(PlanRequest(dnns=changed))
+    assert cold.reused == ()
+    # A hint only seeds the search: the plan is proven the same way, to the same figure.
+    assert after.status == cold.status == "optimal"
+    assert after.schedule.predicted_ms == pytest.approx(cold.schedule.predicted_ms, rel=0.01)
+
+
+def test_planner_hints_seed_the_search_and_unfit_ones_are_ignored():
+    from hax_conn_core.planner import plan
+
+    profile = Replanner().check(PlanRequest(dnns=("alexnet", "resnet18")))
+    best = plan(profile)
+    groups = {n: len(d.groups) for n, d in profile.dnns.items()}
+    unfit = [{"alexnet": ("gpu",) * (groups["alexnet"] + 1)},  # one group too many
+             {"resnet18": ("gpu", "dla") * groups["resnet18"]},  # wrong length, transitions
+             {"not-a-dnn": ("gpu",)}]
+    assert plan(profile, hints=unfit).schedule.assignments == best.schedule.assignments
+    hinted = plan(profile, hints=[dict(best.schedule.assignments)])
+    assert hinted.status == "optimal"
+    assert hinted.predicted_ms == pytest.approx(best.predicted_ms, rel=0.01)
