@@ -344,3 +344,46 @@ def test_an_integer_tensor_is_never_handed_over_at_a_cut(tmp_path):
     assert report[1][2] == ("idx",) and not report[1][1]
     assert "'idx', is int64; expected a floating-point activation" in report[1][3]
     assert valid_cuts(graph) == (0, 2)
+
+
+def test_conv_then_constant_scale_and_shift_stay_together_but_two_activations_do_not(tmp_path):
+    w = onnx.numpy_helper.from_array(np.full((4, 4, 1, 1), 0.1, np.float32), "w")
+    k = onnx.numpy_helper.from_array(np.full((1, 4, 1, 1), 2.0, np.float32), "k")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Mul", ["c", "k"], ["m"], name="scale"),
+             helper.make_node("Add", ["m", "k"], ["a"], name="shift"),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Mul", ["r", "x"], ["y"], name="gate")]
+    graph = load_onnx(onnx_nets.save(_tiny(nodes, [w, k]), tmp_path / "s.onnx"))
+    assert [layer.name for layer in graph.layers if layer.fused] == ["scale", "shift", "relu"]
+    assert valid_cuts(graph) == ()  # 'x' is read by the last layer: it crosses every cut
+
+
+@pytest.mark.parametrize("dnn", ["googlenet", "mobilenet_v1"])
+def test_a_paper_dnn_exported_to_onnx_reads_back_with_the_caffe_cuts(tmp_path, dnn):
+    """Our own export of a paper DNN, read by the ONNX frontend: every Caffe valid cut is
+    valid there too (more may be, where the export splits a Caffe in-place chain), the costs
+    agree, and splits at Caffe cuts equal the whole."""
+    from hax_conn_core.graph.prototxt import load_prototxt
+    from hax_conn_core.graph.weights import seeded_weights
+    from hax_conn_core.models import get_model
+
+    caffe = load_prototxt(get_model(dnn).prototxt, name=dnn)
+    path = onnx_nets.save(export(caffe, seeded_weights(caffe, 0)), tmp_path / f"{dnn}.onnx")
+    graph = load_onnx(path)
+    caffe_cuts = {cut_report(caffe)[i][2][0] for i in valid_cuts(caffe)}
+    onnx_cuts = {cut_report(graph)[i][2][0]: i for i in valid_cuts(graph)}
+    assert caffe_cuts <= set(onnx_cuts)
+    assert graph.flops() == pytest.approx(caffe.flops(), rel=0.01)
+    frame = {graph.inputs[0]: _frame_of(graph)}
+    whole = run_model(export(graph), frame)
+    for tensor in sorted(caffe_cuts)[::max(1, len(caffe_cuts) // 3)]:
+        cut = onnx_cuts[tensor]
+        part_b = run_model(export(graph, first=cut + 1),
+                           run_model(export(graph, first=0, last=cut), frame))
+        assert _max_diff(part_b, whole) <= 1e-4, (dnn, tensor)
+
+
+def _frame_of(graph):
+    shape = graph.shape(graph.inputs[0])
+    return np.random.default_rng(4).random(shape).astype(np.float32)

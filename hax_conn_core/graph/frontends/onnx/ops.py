@@ -42,6 +42,10 @@ MOVES = frozenset({"Concat", "Transpose", "Slice", "Split", "Gather", "Pad", "Ex
 FUSED_ACTIVATIONS = frozenset({"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh",
                                "HardSigmoid"})
 FUSING_PRODUCERS = frozenset({"Conv", "ConvTranspose", "Gemm"})
+#: Linear ops folded into a convolution's weights and bias (BatchNormalization; Mul / Add /
+#: Sub / Div by a constant: TensorRT's scale fusion, onnxruntime's Conv-Mul / Conv-Add
+#: fusions), and into MatMul / Gemm for a constant Add (onnxruntime's MatMul-Add fusion).
+LINEAR_OPS = frozenset({"BatchNormalization", "Mul", "Add", "Sub", "Div"})
 
 
 def params_of(layer: Layer) -> OnnxNodeParams:
@@ -135,13 +139,22 @@ def is_alias(layer: Layer) -> bool:
     return params_of(layer).op_type in ALIASES
 
 
-def fuses_into_producer(op_type: str, producer: Optional[Layer]) -> bool:
-    """Whether a node of ``op_type`` reading ``producer``'s output is fused into it."""
+def fuses_into_producer(op_type: str, producer: Optional[Layer],
+                        constant_operand: bool = False) -> bool:
+    """Whether a node of ``op_type`` reading ``producer``'s output (and, with
+    ``constant_operand``, a constant as its other operand) is fused into it."""
     if producer is None:
         return False
     producer_op = params_of(producer).op_type
+    # a convolution, or a linear op already folded into one
+    after_conv = producer_op in ("Conv", "ConvTranspose") or (
+        producer.fused and producer_op in LINEAR_OPS)
     if op_type == "BatchNormalization":
-        return producer_op in ("Conv", "ConvTranspose")
+        return after_conv
+    if op_type in ("Mul", "Div"):
+        return constant_operand and after_conv
+    if op_type in ("Add", "Sub"):
+        return constant_operand and (after_conv or producer_op in ("MatMul", "Gemm"))
     if op_type in FUSED_ACTIVATIONS:
         return producer_op in FUSING_PRODUCERS or producer.fused
     return False

@@ -8,8 +8,8 @@ data propagation) and makes one :class:`~hax_conn_core.graph.model.Layer` per no
   indices and cuts"); ``Layer.type`` is the op type, ``Layer.params`` an ``OnnxNodeParams``;
 * ``bottoms`` are the node's non-constant inputs: initialisers, Constant-node outputs and
   anything computed from constants only are constants, never tensors crossing a cut;
-* ``Layer.fused`` follows :func:`.ops.fuses_into_producer` (Conv -> BatchNormalization -> Relu
-  stays on one accelerator);
+* ``Layer.fused`` follows :func:`.ops.fuses_into_producer` (Conv -> BatchNormalization -> Relu,
+  Conv -> Mul / Add by constants, MatMul -> Add of a constant stay on one accelerator);
 * shapes behind shape arithmetic (``Shape -> Gather -> Concat -> Reshape``) are learnt by
   folding it on a copy (:mod:`.fold`);
 * the graph keeps the shape-fixed, inferred ModelProto (``Graph.origin``), from which ranges
@@ -298,7 +298,8 @@ def load_onnx(path: Union[str, Path], input_shape: InputShape = None,
             constants={x: values[x] for x in node.input if x in values})
         source = producer.get(bottoms[0]) if len(bottoms) == 1 else None
         fused = (source is not None and consumers.get(bottoms[0], 0) == 1 and
-                 node.domain in ("", "ai.onnx") and fuses_into_producer(node.op_type, source))
+                 node.domain in ("", "ai.onnx") and fuses_into_producer(
+                     node.op_type, source, constant_operand=len([x for x in node.input if x]) > 1))
         layer = Layer(index=index, name=layer_name, type=node.op_type, bottoms=bottoms,
                       tops=tops, params=params, fused=fused)
         layers.append(layer)
