@@ -74,6 +74,9 @@ class ValidateCommand(Command):
         parser.add_argument("--name", metavar="STEM",
                             help="file name of the report, without suffix (default: "
                                  "validate-<backend>)")
+        from hax_conn_core.cli.graph import add_model_options
+
+        add_model_options(parser)  # users' models the profile names
         add_json_option(parser)
         # The command recorded in the report, for callers that are not the command line
         # (scripts/device_validate.py): not a user option.
@@ -88,6 +91,9 @@ class ValidateCommand(Command):
             return self._finish(report, stem, args, write_json=False)
         if not args.profile:
             raise ConfigError("--profile: required (except with --from-json)")
+        from hax_conn_core.cli.graph import register_cli_models
+
+        register_cli_models(args.model_paths, args.input_shape)
         objectives = parse_objectives(args.objectives) if args.objectives else None
         self._check_numbers(args)
         from hax_conn_core.profile import load_profile
