@@ -1,32 +1,45 @@
 """The ROS layer's cost: per-frame overhead over the bare runtime, parameter change -> schedule,
-planner time. Results: docs/bench-ros.md.
+planner time beside the artifact's solver, re-planning a one-DNN change. docs/bench-ros.md.
 
-    .venv/bin/python bench/bench_ros.py [--frames 150] [--changes 20] [--json out.json]
+    .venv/bin/python bench/bench_ros.py [--frames 150] [--changes 20] [--executors single,multi]
+        [--artifact PATH/TO/HaX-CoNN/src/z3_solver_multi_dnn.py] [--json out.json]
 
-1. Overhead: one 224x224 rgb8 image at a time (the next after both results arrived), image
-   published -> every DNN's InferenceResult received, through the nodes of `hax-conn bringup`
-   (onnxruntime, the shipped CPU profile, alexnet + resnet18), against the bare runtime on the
-   same schedule (preprocessed frames: submit -> frame-set result), rounds interleaved. The
-   difference of the medians is the ROS layer (DDS both ways, conversion, preprocessing, the
-   feeder's hand-over); its parts are also timed alone: preprocessing, and the DDS round trip
-   of the image and of a result message between two nodes of the process.
-2. Parameter change -> new schedule received (SetParameters on the planner, alternating two
-   DNN sets: after the first two, both come from the planner's cache), and -> first result
-   under it (engines cached in the runtime's pool after the first swap to a set).
-3. Planner time of the shipped pair (profiles/xavier_googlenet_alexnet.json), after one warm-up
-   run (Z3 imported), and the replan cache look-up.
+1. Per frame, for each rclpy executor named (nodes of `hax-conn bringup`, onnxruntime, the
+   shipped CPU profile, alexnet + resnet18, one 224x224 rgb8 image at a time):
+   - in the node: image callback entered -> last result's publish() returned, minus the
+     runtime's own submit -> result time of the same frame-set (the ROS layer's overhead), and
+     its hops (conversion + offer, hand-over to the feeder thread, preprocessing, result
+     message built, publish);
+   - end to end through DDS: image published -> both results received, by a probe in another
+     process (what a user's camera node sees) and by a probe node in the nodes' process, beside
+     the bare runtime on the same schedule (submit -> frame-set result; rounds after the ROS
+     ones). The difference includes DDS transport both ways, which is not the layer's own;
+   - parts alone: preprocessing, an Image and an InferenceResult between two nodes.
+2. Parameter change -> new schedule received, -> first result under it (SetParameters on the
+   planner, two DNN sets alternating: after the first two, plans and engines are cached).
+3. Planner time of the shipped pair (profiles/xavier_googlenet_alexnet.json) beside the HaX-CoNN
+   artifact's Z3 script on the same inputs (run from its own path with runpy: whole script,
+   model built and solved, output captured), runs interleaved; a one-DNN change of a 2- and a
+   3-DNN set replanned with and without the warm start (replan.py).
+4. Whether rclpy.experimental.EventsExecutor can serve the nodes (a child process with a
+   publishing thread; a time-out is reported as starved).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
 import random
+import runpy
+import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from datetime import date
 from pathlib import Path
 
@@ -36,12 +49,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PAIR = ["alexnet", "resnet18"]
 OTHER = ["alexnet", "mobilenet_v1"]
+CPU_PROFILE = "cpu_alexnet_googlenet_resnet18_mobilenet_v1.json"
 
 
 def _stats(values_ms):
     values = sorted(values_ms)
-    return {"median": float(np.median(values)), "p99": float(np.percentile(values, 99)),
-            "count": len(values)}
+    return {"median": round(float(np.median(values)), 3),
+            "p99": round(float(np.percentile(values, 99)), 3), "count": len(values)}
 
 
 def _wait(predicate, timeout_s=60.0):
@@ -52,12 +66,86 @@ def _wait(predicate, timeout_s=60.0):
         time.sleep(0.0002)
 
 
-def bench(frames: int, changes: int, threads=None):
+def _image_msg():
+    from sensor_msgs.msg import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, 224 * 224 * 3, dtype=np.uint8)
+    return Image(height=224, width=224, encoding="rgb8", step=672, data=pixels.tobytes())
+
+
+def probe_process(frames: int, dnns) -> None:
+    """Child: publish ``frames`` images one at a time, print the end-to-end times (JSON)."""
     import rclpy
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from hax_conn_ros.msg import InferenceResult
+
+    rclpy.init()
+    node = Node("bench_camera")
+    got = {}
+    subs = [node.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
+                                     lambda m: got.setdefault(m.header.frame_id, {})
+                                     .__setitem__(m.dnn, time.perf_counter()), 50)
+            for dnn in dnns]
+    images = node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    _wait(lambda: images.get_subscription_count() > 0
+          and all(s.get_publisher_count() > 0 for s in subs), 60)
+    image, out = _image_msg(), []
+    for i in range(frames + 10):
+        image.header.frame_id = f"p{i}"
+        start = time.perf_counter()
+        images.publish(image)
+        try:
+            _wait(lambda: len(got.get(image.header.frame_id, {})) == len(dnns), 10)
+        except TimeoutError:
+            continue  # best-effort image lost: not a sample
+        if i >= 10:
+            out.append((max(got[image.header.frame_id].values()) - start) * 1e3)
+    print(json.dumps(out), flush=True)
+    os._exit(0)  # rclpy's threads would abort a normal exit ("terminate called ...")
+
+
+def _node_figures(nodes):
+    """Per frame-set, from the executor nodes' hop stamps (ms)."""
+    by_set = {}
+    for node in nodes:
+        for dnn, frame_set, hops in getattr(node, "hops", ()):
+            by_set.setdefault(frame_set, []).append(hops)
+    parts = {k: [] for k in ("overhead", "node", "runtime", "convert_offer", "handover",
+                             "preprocess", "submit_call", "build_publish", "publish")}
+    for entries in by_set.values():
+        if len(entries) != len(PAIR):
+            continue
+        received = min(h["received"] for h in entries)
+        published = max(h["published"] for h in entries)
+        first = entries[0]
+        runtime = first["result"] - first["submit"]
+        node_ms = published - received
+        parts["node"].append(node_ms * 1e3)
+        parts["runtime"].append(runtime * 1e3)
+        parts["overhead"].append((node_ms - runtime) * 1e3)
+        parts["convert_offer"].append((max(h["offered"] for h in entries) - received) * 1e3)
+        parts["handover"].append((first["preprocess"] - max(h["offered"] for h in entries))
+                                 * 1e3)
+        parts["preprocess"].append((first["submit"] - first["preprocess"]) * 1e3)
+        parts["submit_call"].append((first["submitted"] - first["submit"]) * 1e3)
+        parts["build_publish"].append((published - first["result"]) * 1e3)
+        parts["publish"].append(sum(h["published"] - h["built"] for h in entries) * 1e3)
+    return {k: _stats(v) for k, v in parts.items() if v}
+
+
+def bench(frames: int, changes: int, executor_kind: str):
+    import rclpy
     from rcl_interfaces.srv import SetParameters
+    from rclpy.node import Node
     from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
     from hax_conn_core import feeder as feeding
@@ -69,9 +157,11 @@ def bench(frames: int, changes: int, threads=None):
 
     os.environ["ROS_DOMAIN_ID"] = str(random.Random().randint(150, 200))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    rclpy.init()
-    nodes = make_nodes(ROOT / "config" / "perception.yaml", log_level="warn")
-    probe = Node("bench_probe")
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    nodes = make_nodes(ROOT / "config" / "perception.yaml", log_level="warn", context=context)
+    executors = [n for n in nodes if hasattr(n, "hops")]
+    probe = Node("bench_probe", context=context)
     got, schedules, echo = {}, [], []
     for dnn in PAIR + OTHER:
         probe.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
@@ -82,24 +172,23 @@ def bench(frames: int, changes: int, threads=None):
     images = probe.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
     echo_pub = probe.create_publisher(Image, "/bench/echo", qos_profile_sensor_data)
     result_pub = probe.create_publisher(InferenceResult, "/bench/result_echo", 10)
-    listener = Node("bench_listener")
+    listener = Node("bench_listener", context=context)
     listener.create_subscription(Image, "/bench/echo", lambda m: echo.append(
         ("image", time.perf_counter())), qos_profile_sensor_data)
     listener.create_subscription(InferenceResult, "/bench/result_echo", lambda m: echo.append(
         ("result", time.perf_counter())), 10)
-    spinner = threading.Thread(target=spin, args=(nodes + [probe, listener], None, threads),
-                               daemon=True)
+    spinner = threading.Thread(target=spin, args=(nodes + [probe, listener], context, None,
+                                                  executor_kind), daemon=True)
     spinner.start()
-    pixels = np.random.default_rng(0).integers(0, 256, 224 * 224 * 3, dtype=np.uint8)
-    image = Image(height=224, width=224, encoding="rgb8", step=672, data=pixels.tobytes())
-    feeder = feeding.shared()[0]
-    out = {}
+    image = _image_msg()
+    out = {"executor": executor_kind}
     try:
-        _wait(lambda: feeder.runtime is not None, 120)
+        _wait(lambda: feeding.shared() and feeding.shared()[0].runtime is not None, 120)
+        feeder = feeding.shared()[0]
         runtime = feeder.runtime
         shapes = {n: m.input_shape for n, m in feeder._models.items()}
         frame = {n: to_input(conversions.image_from_msg(image), s) for n, s in shapes.items()}
-        ros_ms, bare_ms, count = [], [], 0
+        count = 0
 
         def ros_frame():
             nonlocal count
@@ -124,14 +213,22 @@ def bench(frames: int, changes: int, threads=None):
         for _ in range(10):  # warm-up
             ros_frame()
             bare_frame()
-        for _ in range(0, frames, 10):
+        for node in executors:
+            node.hops = deque(maxlen=100_000)
+        child = subprocess.run(
+            [sys.executable, __file__, "--probe-process", str(frames), "--dnns", *PAIR],
+            capture_output=True, text=True, timeout=600, env=dict(os.environ))
+        if child.returncode != 0:
+            raise RuntimeError(f"probe process failed: {child.stderr[-2000:]}")
+        out["e2e_other_process_ms"] = _stats(json.loads(child.stdout.strip().splitlines()[-1]))
+        out["in_node"] = _node_figures(executors)
+        ros_ms, bare_ms = [], []
+        for _ in range(0, frames, 10):  # in-process probe and bare runtime, interleaved
             for _ in range(10):
                 ros_ms.append(ros_frame())
             for _ in range(10):
                 bare_ms.append(bare_frame())
-        out["ros_ms"], out["bare_ms"] = _stats(ros_ms), _stats(bare_ms)
-        out["overhead_ms"] = {"median": out["ros_ms"]["median"] - out["bare_ms"]["median"],
-                              "p99": out["ros_ms"]["p99"] - out["bare_ms"]["p99"]}
+        out["e2e_same_process_ms"], out["bare_ms"] = _stats(ros_ms), _stats(bare_ms)
         prep = []
         for _ in range(200):
             start = time.perf_counter()
@@ -163,8 +260,7 @@ def bench(frames: int, changes: int, threads=None):
             at, msg = schedules[-1]
             to_schedule.append((at - start) * 1e3)
             cached.append(msg.cached)
-            # first result under it: keep publishing until one carries the new sequence
-            while True:
+            while True:  # first result under it: publish until one carries the new sequence
                 count += 1
                 image.header.frame_id = f"c{count}"
                 images.publish(image)
@@ -175,51 +271,157 @@ def bench(frames: int, changes: int, threads=None):
             to_result.append((max(t for t, _ in results) - start) * 1e3)
         out["change_to_schedule_ms_cached"] = _stats([v for v, c in zip(to_schedule, cached)
                                                       if c])
-        out["change_to_schedule_ms_planned"] = [v for v, c in zip(to_schedule, cached) if not c]
+        out["change_to_schedule_ms_planned"] = [round(v, 1) for v, c in zip(to_schedule, cached)
+                                                if not c]
         out["change_to_first_result_ms_cached"] = _stats(
             [v for v, c in zip(to_result, cached) if c])
-        out["change_to_first_result_ms_planned"] = [v for v, c in zip(to_result, cached)
-                                                    if not c]
+        out["change_to_first_result_ms_planned"] = [round(v, 1) for v, c in
+                                                    zip(to_result, cached) if not c]
     finally:
-        rclpy.try_shutdown()
+        rclpy.try_shutdown(context=context)
         spinner.join(timeout=30)
     return out
 
 
-def bench_planner(runs: int = 10):
+def bench_planner(artifact, runs: int = 10):
+    """Ours and (when given) the artifact's script on the shipped pair, interleaved."""
     from hax_conn_core.planner import plan
     from hax_conn_core.profile import load_profile
     from hax_conn_core.replan import PlanRequest, Replanner
 
     profile = load_profile(ROOT / "profiles" / "xavier_googlenet_alexnet.json")
     start = time.perf_counter()
-    plan(profile)
-    first = (time.perf_counter() - start) * 1e3
-    times = []
+    ours = plan(profile)
+    out = {"ours_first_ms_with_z3_import": round((time.perf_counter() - start) * 1e3, 1),
+           "ours_plan": {n: list(a) for n, a in ours.schedule.assignments.items()},
+           "ours_status": ours.status}
+
+    def run_artifact():
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            runpy.run_path(str(artifact), run_name="__main__")
+        return text.getvalue()
+
+    if artifact:
+        out["artifact_script"] = str(artifact)
+        out["artifact_output"] = run_artifact().strip().splitlines()  # warm-up
+    else:
+        out["artifact"] = ("not run: give --artifact PATH to the HaX-CoNN repository's "
+                           "src/z3_solver_multi_dnn.py")
+    times, theirs = [], []
     for _ in range(runs):
         start = time.perf_counter()
         plan(profile)
         times.append((time.perf_counter() - start) * 1e3)
+        if artifact:
+            start = time.perf_counter()
+            run_artifact()
+            theirs.append((time.perf_counter() - start) * 1e3)
+    out["ours_ms"] = _stats(times)
+    if theirs:
+        out["artifact_ms"] = _stats(theirs)
     replanner = Replanner()
     request = PlanRequest(dnns=("googlenet", "alexnet"), profile="xavier_googlenet_alexnet.json")
     replanner.plan(request)
-    looks = [replanner.plan(request).time_s * 1e3 for _ in range(runs)]
-    return {"first_ms_with_z3_import": first, "plan_ms": _stats(times),
-            "cached_ms": _stats(looks)}
+    out["cache_lookup_ms"] = _stats([replanner.plan(request).time_s * 1e3 for _ in range(runs)])
+    out["one_dnn_change"] = {}
+    for before, after in ((("alexnet", "googlenet", "resnet18"),
+                           ("alexnet", "googlenet", "mobilenet_v1")),
+                          (("alexnet", "resnet18"), ("alexnet", "mobilenet_v1"))):
+        row = {}
+        for reuse in (False, True):
+            samples = []
+            for _ in range(5):
+                warm = Replanner(reuse=reuse)
+                warm.plan(PlanRequest(dnns=before, profile=CPU_PROFILE))
+                changed = warm.plan(PlanRequest(dnns=after, profile=CPU_PROFILE))
+                samples.append(changed.time_s * 1e3)
+            row["with_reuse" if reuse else "without_reuse"] = _stats(samples)
+            row[f"predicted_ms_{'with' if reuse else 'without'}"] = round(
+                changed.schedule.predicted_ms, 3)
+        out["one_dnn_change"][f"{'+'.join(before)} -> {'+'.join(after)}"] = row
+    return out
+
+
+EVENTS_CHILD = """
+import threading, time, rclpy
+from rclpy.experimental import EventsExecutor
+from rclpy.node import Node
+from std_msgs.msg import String
+rclpy.init()
+a, b, got = Node("a"), Node("b"), []
+b.create_subscription(String, "/t", lambda m: got.append(time.perf_counter()), 10)
+pub = a.create_publisher(String, "/t", 10)
+executor = EventsExecutor()
+executor.add_node(a); executor.add_node(b)
+def body():
+    time.sleep(1.0)
+    lat = []
+    for _ in range(50):
+        got.clear(); start = time.perf_counter(); pub.publish(String(data="x"))
+        while not got: time.sleep(0.0002)
+        lat.append((got[0] - start) * 1e3)
+    print(sorted(lat)[25], flush=True)
+    rclpy.try_shutdown()
+threading.Thread(target=body, daemon=True).start()
+executor.spin()
+"""
+
+
+def events_executor_check(timeout_s: float = 20.0):
+    """Can EventsExecutor spin while another Python thread publishes? Child process."""
+    try:
+        import rclpy.experimental  # noqa: F401
+    except ImportError:
+        return "absent (rclpy has no rclpy.experimental: Humble)"
+    env = dict(os.environ, ROS_DOMAIN_ID=str(random.Random().randint(201, 230)),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    try:
+        child = subprocess.run([sys.executable, "-c", EVENTS_CHILD], capture_output=True,
+                               text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return (f"starved: a publishing thread beside EventsExecutor.spin() did not finish 50 "
+                f"messages within {timeout_s:.0f} s (killed)")
+    return f"median String delivery {child.stdout.strip()} ms (rc {child.returncode})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--changes", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="MultiThreadedExecutor threads (default: rclpy's, the CPU count)")
+    parser.add_argument("--executors", default="single,multi",
+                        help="rclpy executors to measure, comma-separated (single, multi)")
+    parser.add_argument("--artifact", type=Path, default=None, metavar="Z3_SCRIPT.py",
+                        help="the HaX-CoNN artifact's src/z3_solver_multi_dnn.py (not shipped: "
+                             "clone github.com/ismetdagli/HaX-CoNN); without it, skipped")
+    parser.add_argument("--switch-interval", type=float, default=None, metavar="S",
+                        help="sys.setswitchinterval (Python's default: 0.005 s)")
     parser.add_argument("--json", metavar="OUT.json")
+    parser.add_argument("--probe-process", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--dnns", nargs="*", default=PAIR, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe_process is not None:
+        probe_process(args.probe_process, args.dnns)
+        return 0
+    if args.artifact is not None and not args.artifact.is_file():
+        print(f"bench_ros: --artifact {args.artifact}: no such file; the artifact's solver is "
+              "skipped", file=sys.stderr)
+        args.artifact = None
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    import onnxruntime
+    import rclpy  # noqa: F401
+
     report = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}",
-              "executor_threads": args.threads or os.cpu_count(),
-              "planner": bench_planner(), **bench(args.frames, args.changes, args.threads)}
+              f"{os.cpu_count()} cores, Python {platform.python_version()} (switch interval "
+              f"{sys.getswitchinterval()} s), onnxruntime "
+              f"{onnxruntime.__version__}", "commit": subprocess.run(
+                  ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                  capture_output=True, text=True).stdout.strip(),
+              "planner": bench_planner(args.artifact),
+              "events_executor": events_executor_check(),
+              "runs": [bench(args.frames, args.changes, kind)
+                       for kind in args.executors.split(",")]}
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

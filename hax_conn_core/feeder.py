@@ -226,9 +226,14 @@ class Feeder:
             self._pending.clear()  # images of DNNs not running are not kept
         frames, tags = {}, {}
         hops = {"preprocess": time.perf_counter()}  # one per frame-set, shared by its DNNs
+        made = {}  # (image, input shape) -> array: DNNs fed one camera image share it
         for name, (image, tag, offered) in taken.items():
+            shape = tuple(self._models[name].input_shape)
             try:
-                frames[name] = to_input(image, self._models[name].input_shape, name=name)
+                key = (id(image), shape)
+                if key not in made:  # engines only read their inputs: one array serves all
+                    made[key] = to_input(image, shape, name=name)
+                frames[name] = made[key]
                 tags[name] = (tag, offered, hops)
             except HaxConnError as error:
                 with self._cond:
@@ -246,10 +251,16 @@ class Feeder:
         self.frame_sets += 1
 
     def _on_result(self, result) -> None:
-        returned = time.perf_counter()
-        with self._cond:
-            self._in_flight -= 1
-            self._cond.notify_all()
+        # The results go out first, then the feeder thread is woken for the next frame-set:
+        # woken earlier, it competes (for the GIL, for the cores) with building and publishing.
+        try:
+            self._hand_out(result, time.perf_counter())
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _hand_out(self, result, returned: float) -> None:
         self.timings.extend(result.timings)
         for name, item in result.results.items():
             if item.tag is None:  # left out of this frame-set (no image): not an error
