@@ -85,8 +85,10 @@ class ExecutorNode(Node):
         #: hops plus ``received`` (image callback entered), ``built``, ``published`` (bench).
         self.hops = deque(maxlen=feeding.HISTORY)
         # Images in their own mutually exclusive group: their callbacks only hand the newest
-        # image on (inference runs on the runtime's threads), so a schedule change or a
-        # diagnostics update never waits behind a burst of images, nor they behind it.
+        # image on (inference runs on the runtime's threads), so under a MultiThreadedExecutor
+        # (bringup --executor multi) a schedule change or a diagnostics update never waits
+        # behind a burst of images, nor they behind it. The default single-threaded executor
+        # runs every callback in turn; each is short, so none waits long.
         self._image_group = MutuallyExclusiveCallbackGroup()
         # Schedule changes and diagnostics in another: both create or read the node's state.
         self._control_group = MutuallyExclusiveCallbackGroup()
@@ -138,7 +140,8 @@ class ExecutorNode(Node):
 
     def _publish_result(self, output) -> None:
         publisher = self._results.get(output.dnn)
-        if publisher is None or not self._mine(output.last_accelerator):
+        if publisher is None or not self._mine(output.last_accelerator) \
+                or not self.context.ok():  # shutting down: a frame-set still in flight
             return
         try:
             header, received = output.tag
