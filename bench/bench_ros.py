@@ -163,10 +163,13 @@ def bench(frames: int, changes: int, executor_kind: str):
     executors = [n for n in nodes if hasattr(n, "hops")]
     probe = Node("bench_probe", context=context)
     got, schedules, echo = {}, [], []
-    for dnn in PAIR + OTHER:
-        probe.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
-                                  lambda m: got.setdefault(m.header.frame_id, {}).__setitem__(
-                                      m.dnn, (time.perf_counter(), m)), 50)
+
+    def listen_to_results():  # after the other process's round: no subscriber here before
+        for dnn in PAIR + OTHER:
+            probe.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
+                                      lambda m: got.setdefault(m.header.frame_id, {})
+                                      .__setitem__(m.dnn, (time.perf_counter(), m)), 50)
+
     probe.create_subscription(Schedule, "/planner/schedule",
                               lambda m: schedules.append((time.perf_counter(), m)), SCHEDULE_QOS)
     images = probe.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
@@ -210,9 +213,6 @@ def bench(frames: int, changes: int, executor_kind: str):
             _wait(lambda: feeder.depth()[0] == 0)
             return (time.perf_counter() - start) * 1e3
 
-        for _ in range(10):  # warm-up
-            ros_frame()
-            bare_frame()
         for node in executors:
             node.hops = deque(maxlen=100_000)
         child = subprocess.run(
@@ -222,6 +222,12 @@ def bench(frames: int, changes: int, executor_kind: str):
             raise RuntimeError(f"probe process failed: {child.stderr[-2000:]}")
         out["e2e_other_process_ms"] = _stats(json.loads(child.stdout.strip().splitlines()[-1]))
         out["in_node"] = _node_figures(executors)
+        listen_to_results()
+        _wait(lambda: all(probe.count_publishers(f"/hax_conn/{d}/result") for d in PAIR), 30)
+        time.sleep(1.0)  # discovery matched: let the subscriptions settle
+        for _ in range(10):  # warm-up
+            ros_frame()
+            bare_frame()
         ros_ms, bare_ms = [], []
         for _ in range(0, frames, 10):  # in-process probe and bare runtime, interleaved
             for _ in range(10):
