@@ -98,11 +98,12 @@ def test_results_go_to_the_callback_alone_with_hops_in_order(feeder):
     for output in got.outputs:
         hops = output.hops
         order = ["offered", "preprocess", "submit", "submitted", "result"]
-        assert list(hops) == order
-        # submit() may return after the result came back (the runtime's threads run it)
+        # submit() may return after the result came back (the runtime's threads run it):
+        # then "submitted" is not stamped yet when the result is handed out
         timed = [h for h in order if h != "submitted"]
+        assert set(timed) <= set(hops) <= set(order)
         assert all(hops[a] <= hops[b] for a, b in zip(timed, timed[1:]))
-        assert hops["submit"] <= hops["submitted"]
+        assert hops.get("submitted", hops["submit"]) >= hops["submit"]
 
 
 def test_a_runtime_without_queue_needs_a_callback():
