@@ -134,7 +134,8 @@ def _node_figures(nodes):
         parts["handover"].append((first["preprocess"] - max(h["offered"] for h in entries))
                                  * 1e3)
         parts["preprocess"].append((first["submit"] - first["preprocess"]) * 1e3)
-        parts["submit_call"].append((first["submitted"] - first["submit"]) * 1e3)
+        returned = first.get("submitted", first["submit"])  # unset if the result came first
+        parts["submit_call"].append((returned - first["submit"]) * 1e3)
         parts["build_publish"].append((published - first["result"]) * 1e3)
         parts["publish"].append(sum(h["published"] - h["built"] for h in entries) * 1e3)
     return {k: _stats(v) for k, v in parts.items() if v}

@@ -4,9 +4,10 @@
 executors and the profiler with the parameters of a ROS parameters file (the launch file's
 ``config/perception.yaml``), then the overrides (``backend``), as launch_ros would: later
 entries win. ``spin(nodes, context)`` runs them in one executor (``make_executor``: rclpy's
-SingleThreadedExecutor unless told otherwise, the fastest here: docs/bench-ros.md). ``main_executors``
-is the ``executors`` executable: both executors and the profiler in one process (what the
-launch file starts, so that the executors share one runtime), parameters from ``--ros-args``.
+SingleThreadedExecutor unless told otherwise, the fastest here: docs/bench-ros.md).
+``main_executors`` is the ``executors`` executable: both executors and the profiler in one
+process (what the launch file starts, so that the executors share one runtime), parameters
+from ``--ros-args``.
 """
 
 from __future__ import annotations
