@@ -83,3 +83,39 @@ def test_bad_images_are_frame_errors(image, match):
         to_input(image, SHAPE, name="alexnet")
     with pytest.raises(FrameError, match="^alexnet: "):
         to_input(image, SHAPE, name="alexnet")
+
+
+def _nearest(pixels, height, width):
+    rows = [y * pixels.shape[0] // height for y in range(height)]
+    cols = [x * pixels.shape[1] // width for x in range(width)]
+    return pixels[rows][:, cols]
+
+
+@pytest.mark.parametrize("encoding, shape", [
+    ("rgb8", (1, 3, 29, 61)), ("bgr8", (1, 3, 64, 20)), ("mono8", (1, 3, 50, 50)),
+    ("mono8", (1, 1, 17, 90)), ("rgb8", (1, 1, 30, 30)), ("bgr8", (1, 1, 40, 7)),
+])
+def test_resized_padded_images_match_a_float_reference(encoding, shape):
+    channels = 1 if encoding == "mono8" else 3
+    image, pixels = _image(encoding, 37, 53, channels, pad=5)
+    rgb = pixels[:, :, ::-1] if encoding == "bgr8" else pixels
+    picked = _nearest(rgb.astype(float), shape[2], shape[3])
+    if shape[1] == 1:
+        gray = picked.mean(axis=2, keepdims=True)
+        expected = (gray / 255.0 - np.mean(MEAN_RGB)) / np.mean(STD_RGB)
+    else:
+        expected = _normalised(np.repeat(picked, 3, axis=2) if channels == 1 else picked)
+    for _ in range(2):  # the second call reuses the precomputed plan
+        out = to_input(image, shape)
+        assert out.shape == shape and out.dtype == np.float32 and out.flags.c_contiguous
+        np.testing.assert_allclose(out[0].transpose(1, 2, 0), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_one_geometry_then_another_gives_each_its_own_result():
+    small, small_pixels = _image("rgb8", 4, 4, 3)
+    large, large_pixels = _image("rgb8", 8, 8, 3, fill=7)
+    for image, pixels in ((small, small_pixels), (large, large_pixels), (small, small_pixels)):
+        out = to_input(image, (1, 3, 4, 4))
+        np.testing.assert_allclose(out[0].transpose(1, 2, 0),
+                                   _normalised(_nearest(pixels.astype(float), 4, 4)),
+                                   rtol=1e-5, atol=1e-5)
