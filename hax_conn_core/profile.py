@@ -331,10 +331,24 @@ def dump_profile(profile: Profile) -> str:
     """
     doc = profile_to_dict(profile)
     parse_profile(json.loads(json.dumps(doc)), source="<profile being written>")
+    return layout_document(doc)
+
+
+#: The keys of ``hax-conn-profile/1`` itself; any other top-level key is an optional one.
+CORE_KEYS = ("format", "source", "device", "contention", "dnns")
+
+
+def layout_document(doc: Mapping[str, Any]) -> str:
+    """``doc`` (a profile as a dict, already valid) as text in ``dump_profile``'s layout; any
+    top-level keys besides the format's own (the profiler's optional keys) go one per line
+    after ``source``."""
     c = json.dumps
     lines = ["{", f'  "format": {c(doc["format"])},']
     if "source" in doc:
         lines.append(f'  "source": {c(doc["source"])},')
+    for key, value in doc.items():
+        if key not in CORE_KEYS:
+            lines.append(f"  {c(key)}: {c(value)},")
     lines += [f'  "device": {c(doc["device"])},', '  "contention": {']
     curves = list(doc["contention"].items())
     for i, (acc, curve) in enumerate(curves):
