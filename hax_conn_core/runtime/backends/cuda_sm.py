@@ -25,6 +25,13 @@ overwrites that slot again.
 events in ``wait_for`` (no host round trip), a host wait for any other event, then start event,
 graph replay, end event; the Launch's ``elapsed_ms()`` is the time between the two events.
 
+Host staging (setting ``staging``, on unless an accelerator says ``staging: false``): frames
+go through pinned host buffers the backend keeps and reuses (no pinning per frame), and an
+engine whose outputs are small (``STAGED_OUTPUT_BYTES``) and read by no bound receiver copies
+them into its slot's pinned buffers right after its graph, so ``to_host`` waits for one event
+and converts in numpy. Off, every frame is pinned anew and ``to_host`` copies synchronously
+(the path before, kept to compare).
+
 Pitfalls measured on the emulated SoC (docs/runtime-cuda-sm.md) handled here:
 ``torch.cuda.synchronize()``
 does not wait for green-context streams (this module synchronises streams and events, never
@@ -38,7 +45,9 @@ neither, and opening it without them (or without a CUDA device) is one SetupErro
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -50,13 +59,20 @@ from hax_conn_core.runtime.backends.green_context import (SM_GRANULARITY, SplitP
                                                           plan_split)
 
 #: Per-accelerator settings (``runtime: cuda-sm:`` in config/devices/*.yaml).
-SETTINGS = ("sms",)
+SETTINGS = ("sms", "staging")
 #: Backend options (``get_backend("cuda-sm", fault=...)``).
 OPTIONS = ("fault", "device_index")
 #: Fault injection (tests and the device check): ``"build:<acc>"`` or ``"run:<acc>"`` makes
 #: every engine on that accelerator fail to build or to run, through the real error path.
 FAULT_STAGES = ("build", "run")
 TORCH_DTYPES = {"fp16": "float16", "fp32": "float32"}
+#: Outputs of at most this many bytes (all of an engine's, per slot) are copied to pinned host
+#: memory right after each run (logits, not activations: a large copy would hold up the
+#: partition's stream for frames whose outputs no one reads on the host).
+STAGED_OUTPUT_BYTES = 64 * 1024
+#: Pinned frame buffers kept per accelerator, frame shape and dtype; one is reused once its
+#: copy to the device is done, and the host waits for the oldest when all are still copying.
+STAGED_FRAMES = 8
 
 
 def _torch():
@@ -131,7 +147,8 @@ class CudaSmEngine(Engine):
     """A layer range as CUDA graphs (one per slot) on one partition (module docstring)."""
 
     def __init__(self, backend: "CudaSmBackend", spec: EngineSpec, slots: int,
-                 input_shapes, output_shapes, module, graphs, inputs, outputs, bound):
+                 input_shapes, output_shapes, module, graphs, inputs, outputs, bound,
+                 host_outputs=None):
         super().__init__(backend, spec, slots, input_shapes, output_shapes)
         self.partition = backend._partitions[spec.accelerator]
         self.module = module
@@ -142,6 +159,8 @@ class CudaSmEngine(Engine):
         self.bound: List[Tuple[str, ...]] = bound
         self._consumers: List["CudaSmEngine"] = []
         self._last_end: Dict[int, CudaEvent] = {}
+        #: per slot, output name -> (pinned host tensor, its numpy view), or None: not staged
+        self._host_outputs: Optional[List[Dict[str, Tuple[Any, np.ndarray]]]] = host_outputs
 
     def output_buffers(self, slot: int = 0) -> Optional[Dict[str, Any]]:
         return dict(self._outputs[slot])
@@ -186,10 +205,21 @@ class CudaSmEngine(Engine):
             start.record(stream)
             self._graphs[slot].replay()
             end.record(stream)
+            host = self._host_outputs[slot] if self._host_outputs else None
+            if host is not None and any(not c.released for c in self._consumers):
+                host = None  # read in place by a receiver: no one reads them on the host
+            if host is not None:  # after `end`: the copy is not part of the engine's time
+                for name, (pinned, _) in host.items():
+                    pinned.copy_(self._outputs[slot][name], non_blocking=True)
+                copied = torch.cuda.Event()
+                copied.record(stream)
         done = CudaEvent(end, self.spec.accelerator)
         self._last_end[slot] = done
-        for tensor in self._outputs[slot].values():
+        on_host = CudaEvent(copied, self.spec.accelerator) if host is not None else None
+        for name, tensor in self._outputs[slot].items():
             tensor._hax_done = done
+            # always set: a stale pinned copy of an earlier run must never be read
+            tensor._hax_host = (host[name][1], on_host) if host is not None else None
         return CudaLaunch(dict(self._outputs[slot]), done, lambda: start.elapsed_time(end),
                           start=CudaEvent(start, self.spec.accelerator))
 
@@ -211,7 +241,7 @@ class CudaSmEngine(Engine):
             self.partition.stream.synchronize()
         finally:
             self._graphs, self._inputs, self._outputs, self.module = [], [], [], None
-            self._consumers = []
+            self._consumers, self._host_outputs = [], None
 
 
 class CudaSmBackend(Backend):
@@ -243,6 +273,7 @@ class CudaSmBackend(Backend):
         self._device_index = index
         where = f"device {self.device.id!r}: runtime.cuda-sm"
         sizes: Dict[str, Any] = {}
+        self._staging: Dict[str, bool] = {}
         for acc in self.accelerators:
             settings = self.device.settings(self.name, acc)
             unknown = sorted(set(settings) - set(SETTINGS))
@@ -253,10 +284,19 @@ class CudaSmBackend(Backend):
                 raise ConfigError(f"{where}.{acc}: no 'sms'; every accelerator is a partition "
                                   "of the card's SMs (e.g. gpu: {sms: 124}, dla: {sms: 8})")
             sizes[acc] = settings["sms"]
+            staging = settings.get("staging", True)
+            if not isinstance(staging, bool):
+                raise ConfigError(f"{where}.{acc}.staging: {staging!r}; expected true (frames "
+                                  "and small outputs through reused pinned buffers, the "
+                                  "default) or false (pinned anew per frame)")
+            self._staging[acc] = staging
         self.plan: SplitPlan = plan_split(sizes, None, SM_GRANULARITY, where)
         self._partitions: Dict[str, Any] = {}
         self._engines: List[CudaSmEngine] = []
         self._card: Optional[str] = None
+        #: (accelerator, shape, dtype) -> pinned frame buffers [tensor, numpy view, last copy]
+        self._frame_buffers: Dict[Tuple, Any] = {}
+        self._frame_lock = threading.Lock()  # from_host may be called from several threads
 
     @property
     def split(self) -> str:
@@ -269,7 +309,8 @@ class CudaSmBackend(Backend):
 
     def _describe_impl(self) -> Dict[str, Any]:
         info: Dict[str, Any] = {"split": self.split, "sms": dict(self.plan.sizes),
-                                "granularity_sms": self.plan.granularity}
+                                "granularity_sms": self.plan.granularity,
+                                "staging": dict(self._staging)}
         if self.is_open:
             info.update(card=self._card, card_sms=self.plan.total_sms,
                         partition_sms={acc: p.sms for acc, p in self._partitions.items()})
@@ -308,6 +349,7 @@ class CudaSmBackend(Backend):
             except Exception:  # closing: free the rest regardless
                 pass
         self._engines = []
+        self._frame_buffers = {}
         partitions, self._partitions = self._partitions, {}
         errors = []
         for partition in partitions.values():
@@ -392,8 +434,13 @@ class CudaSmBackend(Backend):
                 graphs.append(graph)
                 outputs.append(dict(zip(module.output_names, result)))
             stream.synchronize()
+        host_outputs = None
+        if self._staging[spec.accelerator] and sum(
+                t.numel() * t.element_size() for t in outputs[0].values()) <= STAGED_OUTPUT_BYTES:
+            host_outputs = [{name: _pinned_like(torch, tensor) for name, tensor in slot.items()}
+                            for slot in outputs]
         engine = CudaSmEngine(self, spec, slots, input_shapes, output_shapes, module, graphs,
-                              inputs, outputs, bound)
+                              inputs, outputs, bound, host_outputs)
         if senders is not None and any(bound):
             senders._consumers.append(engine)
         self._engines.append(engine)
@@ -403,6 +450,13 @@ class CudaSmBackend(Backend):
     def _to_host_impl(self, value: Any) -> np.ndarray:
         if isinstance(value, np.ndarray):
             return value
+        host = getattr(value, "_hax_host", None)  # the run's staged copy (an output, no view)
+        if host is not None:
+            array, copied = host
+            copied.wait()
+            if array.dtype == np.float16:
+                return array.astype(np.float32)
+            return array.copy(order="K")  # the pinned buffer is the slot's, reused
         done = getattr(value, "_hax_done", None)
         if done is not None:
             done.wait()
@@ -420,10 +474,59 @@ class CudaSmBackend(Backend):
         if not self.is_open:
             raise BackendError("backend 'cuda-sm' is not open: open it before placing frames")
         stream = self._partitions[accelerator].stream
-        pinned = torch.from_numpy(array).pin_memory()
-        with torch.cuda.stream(stream):
-            tensor = pinned.to("cuda", non_blocking=True)
-            ready = torch.cuda.Event()
-            ready.record(stream)
+        if not self._staging[accelerator]:
+            pinned = torch.from_numpy(array).pin_memory()
+            with torch.cuda.stream(stream):
+                tensor = pinned.to("cuda", non_blocking=True)
+                ready = torch.cuda.Event()
+                ready.record(stream)
+            tensor._hax_ready = ready
+            return tensor
+        key = (accelerator, array.shape, array.dtype.str)
+        entry = self._take_frame_buffer(torch, key, array)
+        try:
+            np.copyto(entry[1], array)
+            with torch.cuda.stream(stream):
+                # a tensor of its own: the caller may hold it across frames (the pinned
+                # buffer is the only thing reused, once this copy is done)
+                tensor = torch.empty(array.shape, dtype=entry[0].dtype, device="cuda")
+                tensor.copy_(entry[0], non_blocking=True)
+                ready = torch.cuda.Event()
+                ready.record(stream)
+            entry[2] = ready
+        finally:
+            with self._frame_lock:
+                self._frame_buffers.setdefault(key, deque()).append(entry)
         tensor._hax_ready = ready
         return tensor
+
+    def _take_frame_buffer(self, torch, key: Tuple, array: np.ndarray) -> List[Any]:
+        """A pinned buffer for a frame like ``array`` whose last copy is done (the oldest,
+        waited for, when all ``STAGED_FRAMES`` are still copying; a new one while fewer)."""
+        with self._frame_lock:
+            ring = self._frame_buffers.setdefault(key, deque())
+            oldest = ring[0] if ring else None
+            if oldest is not None and (oldest[2] is None or oldest[2].query()):
+                return ring.popleft()
+            if len(ring) >= STAGED_FRAMES:
+                entry = ring.popleft()
+            else:
+                entry = None
+        if entry is not None:
+            entry[2].synchronize()
+            return entry
+        pinned = torch.empty(array.shape, dtype=torch.from_numpy(array).dtype, pin_memory=True)
+        return [pinned, pinned.numpy(), None]
+
+
+def _pinned_like(torch, tensor) -> Tuple[Any, np.ndarray]:
+    """A pinned host tensor a device ``tensor`` is copied into in one transfer (same strides
+    where it is dense: channels_last stays so), with its numpy view."""
+    dense = tensor.is_contiguous() or (tensor.dim() == 4 and tensor.is_contiguous(
+        memory_format=torch.channels_last))
+    if dense:
+        pinned = torch.empty_strided(tuple(tensor.shape), tuple(tensor.stride()),
+                                     dtype=tensor.dtype, device="cpu", pin_memory=True)
+    else:
+        pinned = torch.empty(tuple(tensor.shape), dtype=tensor.dtype, pin_memory=True)
+    return pinned, pinned.numpy()

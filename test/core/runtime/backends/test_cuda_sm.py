@@ -122,6 +122,14 @@ def test_a_split_from_a_device_file(tmp_path):
     assert get_backend("cuda-sm", device=device).describe()["split"] == "gpu 64 + dla 16 SMs"
 
 
+def test_host_staging_is_on_unless_an_accelerator_turns_it_off(tmp_path):
+    assert get_backend("cuda-sm").describe()["staging"] == {"gpu": True, "dla": True}
+    device = device_file(tmp_path, "runtime:\n  cuda-sm:\n    gpu: {sms: 124, staging: false}\n"
+                                   "    dla: {sms: 8}\n")
+    assert get_backend("cuda-sm", device=device).describe()["staging"] == {"gpu": False,
+                                                                           "dla": True}
+
+
 @pytest.mark.parametrize("runtime,message", [
     ("runtime:\n  cuda-sm:\n    gpu: {sms: 120}\n    dla: {sms: 12}\n",
      r"device 'soc-under-test': runtime.cuda-sm.dla.sms: 12; partitions come in multiples"),
@@ -132,6 +140,8 @@ def test_a_split_from_a_device_file(tmp_path):
      r"runtime.cuda-sm.gpu: unknown setting\(s\) threads; expected sms"),
     ("runtime:\n  cuda-sm:\n    gpu: {sms: 124}\n    npu: {sms: 8}\n",
      r"runtime.cuda-sm.npu: the device has no such accelerator"),
+    ("runtime:\n  cuda-sm:\n    gpu: {sms: 124, staging: 'no'}\n    dla: {sms: 8}\n",
+     r"runtime.cuda-sm.gpu.staging: 'no'; expected true .* or false"),
 ])
 def test_bad_device_settings_are_refused_when_the_backend_is_made(tmp_path, runtime, message):
     with pytest.raises(ConfigError, match=message):
