@@ -3,11 +3,15 @@
 ``Feeder`` is what the executor nodes share (one per process, :func:`acquire`): it keeps the
 newest image of each DNN (an image replaced before it was used counts as dropped), and when the
 runtime can accept a frame-set it takes them, preprocesses them (hax_conn_core.preprocess) and
-submits them, with each image's tag. A DNN whose image is unusable fails alone (counted as a
-frame error); a DNN with no image after ``gather_s`` is left out of that frame-set. When no
-newer image waits it calls ``runtime.flush()``, so lockstep never waits for a frame-set that is
-not coming. ``set_schedule`` takes effect between frame-sets (``Runtime.swap``). Results go to
-the listeners as :class:`Output` in the runtime's collector thread. No ROS here.
+submits them, with each image's tag. An offer that completes a frame-set while a slot is free
+and no schedule change waits is preprocessed and submitted in the offering thread (an image
+callback), without waking the feeder thread; otherwise the feeder thread does it. One of the two
+at a time (``_busy``), so frame-sets stay in order and a swap never meets a half-made one.
+A DNN whose image is unusable fails alone (counted as a frame error); a DNN with no image after
+``gather_s`` is left out of that frame-set. When no newer image waits, the submitter calls
+``runtime.flush()``, so lockstep never waits for a frame-set that is not coming.
+``set_schedule`` takes effect between frame-sets (``Runtime.swap``). Results go to the
+listeners as :class:`Output` in the runtime's thread that completed the frame-set. No ROS here.
 """
 
 from __future__ import annotations
@@ -79,7 +83,13 @@ class Feeder:
         self.runtime = self._backend = None
         self._models: Dict[str, Any] = {}
         self._in_flight = 0
+        # A submission (inline or the feeder thread's) or a swap is under way; and whether the
+        # runtime was flushed since the last frame-set submitted.
+        self._busy = False
+        self._flushed = True
         self.frame_sets = 0
+        #: Frame-sets submitted in an offering thread (the rest by the feeder thread).
+        self.inline_frame_sets = 0
         self.users = 0
         #: Accelerators whose executor node is in this process (they split the topics).
         self.hosts: set = set()
@@ -119,13 +129,35 @@ class Feeder:
 
     def offer(self, dnn: str, image, tag: Any = None) -> None:
         """The newest image of ``dnn`` (a preprocess.Image); replaces one not yet used."""
+        self.offer_many((dnn,), image, tag)
+
+    def offer_many(self, dnns, image, tag: Any = None) -> None:
+        """One camera image as the newest of each of ``dnns`` (see :meth:`offer`). When it
+        completes a frame-set that the runtime can take now, it is preprocessed and submitted
+        here, in the caller's thread (see the module docstring)."""
+        offered = time.perf_counter()
         with self._cond:
-            stats = self._stats.setdefault(dnn, DnnStats())
-            stats.received += 1
-            if dnn in self._pending:
-                stats.dropped += 1
-            self._pending[dnn] = (image, tag, time.perf_counter())
-            self._cond.notify_all()
+            for dnn in dnns:
+                stats = self._stats.setdefault(dnn, DnnStats())
+                stats.received += 1
+                if dnn in self._pending:
+                    stats.dropped += 1
+                self._pending[dnn] = (image, tag, offered)
+            taken = self._take_complete()
+            if taken is None:
+                self._cond.notify_all()
+                return
+        try:
+            if self._prepare_and_submit(taken):
+                self.inline_frame_sets += 1
+            self._flush_if_idle()
+        except Exception:  # noqa: BLE001 - our bug: say so loudly, the caller keeps running
+            logging.getLogger(__name__).exception("hax_conn feeder: submitting failed (a bug)")
+            self.log.error("a frame-set could not be submitted (a bug: report it)")
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def owner(self, accelerator: str) -> str:
         """The hosted accelerator that handles a DNN whose first (or last) group runs on
@@ -145,6 +177,7 @@ class Feeder:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._busy, timeout=30)  # an inline submission
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         if self.runtime is not None:
@@ -163,30 +196,59 @@ class Feeder:
             self.log.error("the feeder stopped on an internal error (a bug: report it)")
 
     def _run(self) -> None:
-        flushed = True
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or self._wanted is not None
-                                    or (self.runtime is not None and self._pending
-                                        and self._in_flight < self.runtime.plan.slots),
-                                    timeout=0.05)
+                self._cond.wait_for(lambda: self._stop.is_set() or not self._busy and (
+                    self._wanted is not None or self._ready()), timeout=0.05)
+                if self._stop.is_set():
+                    return
+                if self._busy:  # timed out behind an inline submission
+                    continue
                 wanted, self._wanted = self._wanted, None
-                ready = self.runtime is not None and bool(self._pending) \
-                    and self._in_flight < self.runtime.plan.slots
-            if self._stop.is_set():
-                return
-            if wanted is not None:
-                self._apply(*wanted)
-                flushed = True
-            elif ready:
-                self._submit()
-                flushed = False
-            if not flushed and self.runtime is not None:
+                ready = wanted is None and self._ready()
+                if wanted is None and not ready:
+                    continue
+                self._busy = True
+            try:
+                if wanted is not None:
+                    self._apply(*wanted)
+                elif ready:
+                    self._submit()
+                self._flush_if_idle()
+            finally:
                 with self._cond:
-                    idle = not self._pending
-                if idle:
-                    self.runtime.flush()
-                    flushed = True
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _ready(self) -> bool:
+        """(Under the lock.) Images wait and the runtime has a free slot."""
+        return self.runtime is not None and bool(self._pending) \
+            and self._in_flight < self.runtime.plan.slots
+
+    def _take_complete(self):
+        """(Under the lock.) The images of a whole frame-set, marked busy, when the runtime can
+        take it now and no submission or schedule change is under way; else None."""
+        if self._busy or self._stop.is_set() or self._wanted is not None or not self._ready() \
+                or not all(n in self._pending for n in self._models):
+            return None
+        self._busy = True
+        return self._take()
+
+    def _take(self):
+        """(Under the lock.) The running DNNs' images; images of DNNs not running are not kept."""
+        taken = {n: self._pending.pop(n) for n in self._models if n in self._pending}
+        self._pending.clear()
+        return taken
+
+    def _flush_if_idle(self) -> None:
+        """(Busy, not under the lock.) Flush the runtime when a frame-set was submitted since
+        the last flush and no image waits."""
+        with self._cond:
+            idle = not self._flushed and not self._pending
+        if idle and self.runtime is not None:
+            self.runtime.flush()
+            with self._cond:
+                self._flushed = True
 
     def _apply(self, schedule, profile, label) -> None:
         from hax_conn_core.runtime.models import load_model
@@ -211,19 +273,24 @@ class Feeder:
             self.schedule, self.profile, self._models = schedule, profile, models
             for name in [n for n in self._pending if n not in models]:
                 del self._pending[name]
+            self._flushed = True  # a swap closes the previous epoch
         self.log.info(f"running {', '.join(schedule.assignments)} from frame-set {start}")
 
     def _submit(self) -> None:
-        from hax_conn_core.preprocess import to_input
-
         names = list(self._models)
         with self._cond:  # wait a little for the DNNs whose image has not come yet
             first = min(offered for _, _, offered in self._pending.values())
             self._cond.wait_for(lambda: self._stop.is_set() or self._wanted is not None
                                 or all(n in self._pending for n in names),
                                 timeout=max(0.0, first + self.gather_s - time.perf_counter()))
-            taken = {n: self._pending.pop(n) for n in names if n in self._pending}
-            self._pending.clear()  # images of DNNs not running are not kept
+            taken = self._take()
+        self._prepare_and_submit(taken)
+
+    def _prepare_and_submit(self, taken) -> bool:
+        """(Busy.) Preprocess ``taken`` ({dnn: (image, tag, offered)}) and submit it; False
+        when every image was refused (nothing submitted)."""
+        from hax_conn_core.preprocess import to_input
+
         frames, tags = {}, {}
         hops = {"preprocess": time.perf_counter()}  # one per frame-set, shared by its DNNs
         made = {}  # (image, input shape) -> array: DNNs fed one camera image share it
@@ -242,13 +309,15 @@ class Feeder:
                     stats.last_error = str(error)
                 self.log.warning(f"frame refused: {error}")
         if not frames:
-            return
+            return False
         with self._cond:
             self._in_flight += 1
+            self._flushed = False
         hops["submit"] = time.perf_counter()
         self.runtime.submit(frames, tags)
         hops["submitted"] = time.perf_counter()
         self.frame_sets += 1
+        return True
 
     def _on_result(self, result) -> None:
         # The results go out first, then the feeder thread is woken for the next frame-set:

@@ -117,3 +117,43 @@ def test_a_runtime_without_queue_needs_a_callback():
     with get_backend("onnxruntime") as backend:
         with pytest.raises(ConfigError, match="on_result"):
             Runtime(backend, first.profile, first.schedule, models, queue_results=False)
+
+
+def test_newest_image_wins_and_a_whole_frame_set_is_submitted_by_the_offering_thread():
+    feeder = feeding.Feeder("onnxruntime", gather_s=60).start()  # gather: never times out here
+    try:
+        first = Replanner().plan(PlanRequest(dnns=("alexnet", "resnet18")))
+        got = _Collect()
+        feeder.add_listener(got)
+        feeder.set_schedule(first.schedule, first.profile)
+        for _ in range(600):
+            if feeder.runtime is not None:
+                break
+            threading.Event().wait(0.1)
+        feeder.offer("alexnet", _image(), tag="old")
+        feeder.offer("alexnet", _image(), tag="new")  # replaces the one not yet used
+        feeder.offer("resnet18", _image(), tag="r")
+        got.wait(lambda out: len(out) == 2)
+        assert sorted(o.tag for o in got.outputs) == ["new", "r"]
+        assert feeder.stats()["alexnet"].dropped == 1
+        assert feeder.stats()["resnet18"].dropped == 0
+
+        # One camera image for both DNNs, offered while the runtime is idle: submitted in this
+        # thread (the feeder thread may still be finishing the previous one: then it does it)
+        inline = feeder.inline_frame_sets
+        for round_ in range(10):
+            for _ in range(600):
+                if feeder.depth() == (0, 0):
+                    break
+                threading.Event().wait(0.01)
+            feeder.offer_many(["alexnet", "resnet18"], _image(), tag=f"both{round_}")
+            got.wait(lambda out: sum(o.tag == f"both{round_}" for o in out) == 2)
+            if feeder.inline_frame_sets > inline:
+                break
+        assert feeder.inline_frame_sets > inline
+        assert feeder.frame_sets == 1 + round_ + 1
+        both = [o for o in got.outputs if o.tag == f"both{round_}"]
+        assert len({o.frame_set for o in both}) == 1  # one frame-set, both DNNs
+        assert feeder.stats()["alexnet"].received == 2 + round_ + 1
+    finally:
+        feeder.close()
