@@ -115,17 +115,21 @@ class Replanner:
 
     def check(self, request: PlanRequest):
         """Validate ``request``; return the profile cut to its DNNs. Raises ConfigError."""
+        from hax_conn_core.graph.resolve import registered_models
         from hax_conn_core.models import known_ids
         from hax_conn_core.schedule import OBJECTIVES
 
         dnns = tuple(request.dnns)
+        # Users' models count once registered (graph.resolve.register_model: their file read
+        # by the nodes that run them), by the name they were registered under.
+        known = known_ids() + tuple(m.id for m in registered_models())
         if not dnns:
             raise ConfigError(f"dnns: the list is empty; expected one or more of "
-                              f"{', '.join(known_ids())}")
+                              f"{', '.join(known)}")
         for name in dnns:
-            if name not in known_ids():
+            if name not in known:
                 raise ConfigError(f"dnns: unknown DNN {name!r}; expected one of "
-                                  f"{', '.join(known_ids())}")
+                                  f"{', '.join(known)} (or a .onnx / .prototxt path)")
         if len(set(dnns)) != len(dnns):
             repeated = sorted({n for n in dnns if dnns.count(n) > 1})
             raise ConfigError(f"dnns: {', '.join(repeated)} listed twice; expected distinct "

@@ -7,6 +7,10 @@ engines share device memory. Each subscribes to the input topics of the DNNs who
 runs on its accelerator, publishes the results of those whose last group runs there (on
 ``hax_conn/<dnn>/result``), and reports its figures on /diagnostics. A lone executor in its
 process does all of it. A new schedule (``planner/schedule``) takes effect between frame-sets.
+Users' models (read-only ``models``, paths; per model ``<name>.input_shape`` beside the
+built-ins' keys) are registered and read at start through hax_conn_core.graph.resolve and
+runtime.models.load_model; one that cannot be read is one log line and a /diagnostics entry,
+and schedules run without it (the other DNNs keep running).
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from hax_conn_core import feeder as feeding
 from hax_conn_core.errors import ConfigError, HaxConnError
+from hax_conn_core.graph.resolve import register_model, registered_models, resolve_model
 from hax_conn_core.models import known_ids
 from hax_conn_core.postprocess import make_postprocessor
 from hax_conn_core.replan import Replanner
 from hax_conn_ros import conversions
 from hax_conn_ros.msg import InferenceResult, Schedule
-from hax_conn_ros.planner_node import SCHEDULE_QOS
+from hax_conn_ros.planner_node import MODELS_TEXT, SCHEDULE_QOS, model_paths
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 OUTPUTS = {  # <dnn>.outputs.<key>: (default, description); docs/outputs.md
@@ -51,6 +57,17 @@ PARAMETERS = {  # name: (default, description)
 }
 
 
+def model_parameters(name: str) -> dict:
+    """The per-model parameters of a user's model ``name`` (declared from ``models``)."""
+    return {f"{name}.image_topic": (DEFAULT_IMAGE_TOPIC, f"sensor_msgs/Image input of {name}"),
+            **{f"{name}.outputs.{key}": (default, f"{name}'s results: {text}")
+               for key, (default, text) in OUTPUTS.items()},
+            f"{name}.weights": ("", f"{name}'s weights: a prototxt's .caffemodel ('' = seeded; "
+                                    "an ONNX model has its own)"),
+            f"{name}.input_shape": ("", f"{name}'s input shape NxCxHxW, for a dynamic ONNX "
+                                        "input ('' = the model's own)")}
+
+
 class ExecutorNode(Node):
     """Runs its accelerator's share of the current schedule (see the module docstring)."""
 
@@ -61,21 +78,24 @@ class ExecutorNode(Node):
                                                                       read_only=True))
         self.accelerator = accelerator
         value = self.get_parameter
+        self._bad = {}  # user model name (or path) -> why it was not loaded
+        names = list(known_ids()) + self._register_models()
         try:  # a bad outputs setting stops the node here, before it holds a runtime
             self._post = {dnn: make_postprocessor(
                 {key: value(f"{dnn}.outputs.{key}").value for key in OUTPUTS}, dnn,
-                where=f"{self.get_name()}: {dnn}.outputs") for dnn in known_ids()}
+                where=f"{self.get_name()}: {dnn}.outputs") for dnn in names}
         except ConfigError:
             Node.destroy_node(self)
             raise
         self._unfit = {}  # dnn -> (error, results not published): outputs setting unfit
-        weights = {dnn: value(f"{dnn}.weights").value for dnn in known_ids()
+        weights = {dnn: value(f"{dnn}.weights").value for dnn in names
                    if value(f"{dnn}.weights").value}
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
                                        log=self.get_logger(), weights=weights)
         if self._feeder.weights != weights:  # the process's other executor came first
             self.get_logger().warning(f"weights {weights} differ from the other executor's "
                                       f"{self._feeder.weights}, which the shared runtime uses")
+        self._load_models(names[len(known_ids()):])
         self._feeder.hosts.add(accelerator)
         self._feeder.add_listener(self._publish_result)
         self._profiles = Replanner()
@@ -98,6 +118,52 @@ class ExecutorNode(Node):
         self.create_timer(value("diagnostics_period_s").value, self._publish_diagnostics,
                           callback_group=self._control_group)
 
+    def _register_models(self) -> list:
+        """Declare the parameters of the users' models (``models``) and register each with its
+        input shape and weights; the names registered. A path that names no model, or a name
+        a built-in or another file has, is kept in ``_bad`` under the path."""
+        self.declare_parameter("models", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description=MODELS_TEXT, read_only=True))
+        names = []
+        for path in model_paths(self):
+            try:
+                name = resolve_model(path).id
+                for key, (default, text) in model_parameters(name).items():
+                    if not self.has_parameter(key):
+                        self.declare_parameter(key, default, ParameterDescriptor(
+                            description=text, read_only=True))
+                register_model(path, weights=self.get_parameter(f"{name}.weights").value or None,
+                               input_shape=self.get_parameter(f"{name}.input_shape").value or None)
+            except HaxConnError as error:
+                self._model_error(path, error)
+                continue
+            names.append(name)
+        return names
+
+    def _load_models(self, names) -> None:
+        """Read each user's model now (runtime.models caches it for the feeder), so that a bad
+        file is reported at start and left out of every schedule."""
+        from hax_conn_core.runtime.models import load_model
+
+        for name in names:
+            try:
+                load_model(name, seed=self._feeder.seed, weights=self._feeder.weights.get(name))
+            except HaxConnError as error:
+                self._model_error(name, error)
+
+    def _model_error(self, name: str, error) -> None:
+        self._bad[name] = str(error)
+        self.get_logger().error(f"model {name} not loaded: {error}; schedules run without it")
+
+    def _runnable(self, name: str) -> bool:
+        if name in self._bad:
+            return False
+        if name in known_ids() or name in {m.id for m in registered_models()}:
+            return True
+        self._model_error(name, ConfigError(f"unknown DNN {name!r}: not a built-in DNN nor "
+                                            "one of this executor's models"))
+        return False
+
     def _on_schedule(self, msg) -> None:
         try:
             profile = self._profiles.load_profile(msg.profile).subset([d.dnn for d in msg.dnns])
@@ -108,12 +174,27 @@ class ExecutorNode(Node):
             self.get_logger().error(f"schedule {msg.sequence} refused: profile {msg.profile} "
                                     "is not the one it was planned on (sha256 differs)")
             return
+        schedule = conversions.schedule_from_msg(msg)
+        dropped = [n for n in schedule.assignments if not self._runnable(n)]
+        if dropped:  # the other DNNs keep running; the reasons are on /diagnostics
+            kept = [n for n in schedule.assignments if n not in dropped]
+            self.get_logger().warning(f"schedule {msg.sequence}: runs without "
+                                      f"{', '.join(dropped)} (not loaded)")
+            if not kept:
+                return
+            # Its profile hash was checked above; the part kept is checked against the part.
+            schedule = replace(schedule, profile_sha256=None,
+                               assignments={n: schedule.assignments[n] for n in kept})
+            profile = profile.subset(kept)
         for d in msg.dnns:
+            if d.dnn in dropped:
+                continue
             if d.dnn not in self._results:
                 self._results[d.dnn] = self.create_publisher(
                     InferenceResult, f"hax_conn/{d.dnn}/result", 10)
-        self._subscribe([d.dnn for d in msg.dnns if self._mine(d.assignment[0])])
-        self._feeder.set_schedule(conversions.schedule_from_msg(msg), profile, msg.sequence)
+        self._subscribe([d.dnn for d in msg.dnns
+                         if d.dnn not in dropped and self._mine(d.assignment[0])])
+        self._feeder.set_schedule(schedule, profile, msg.sequence)
 
     def _mine(self, accelerator: str) -> bool:
         return self._feeder.owner(accelerator) == self.accelerator
@@ -167,6 +248,9 @@ class ExecutorNode(Node):
             base = stats.get(dnn) or feeding.DnnStats()
             stats[dnn] = replace(base, run_errors=base.run_errors + unpublished,
                                  last_error=error)
+        for name, error in list(self._bad.items()):  # users' models not loaded
+            stats[name] = replace(stats.get(name) or feeding.DnnStats(), run_errors=1,
+                                  last_error=f"model {name} not loaded: {error}")
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [conversions.diagnostic_status(
