@@ -73,8 +73,11 @@ class ProfileCommand(Command):
 
         if not args.dnns and not args.model_paths:
             raise ConfigError("give the DNNs to profile: --dnns a,b and/or --model PATH")
-        names = register_cli_models((_names(args.dnns) if args.dnns else []) +
-                                    args.model_paths, args.input_shape)
+        listed = _names(args.dnns) if args.dnns else []
+        names = register_cli_models(listed + args.model_paths, args.input_shape)
+        # --dnns may name a --model by its name, to place it in the order: one DNN, not two
+        names = names[:len(listed)] + [n for n in names[len(listed):]
+                                       if n not in names[:len(listed)]]
         if args.groups < 1:
             raise ConfigError(f"--groups: expected an integer >= 1, found {args.groups}")
         if args.estimate:
