@@ -17,6 +17,7 @@ The JSON is rewritten after every case (a run cut short keeps what it measured).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -141,9 +142,12 @@ def main() -> None:
     paths = list(PATHS) if args.staging == "both" else [args.staging]
     frame = np.random.default_rng(0).standard_normal(models["googlenet"].input_shape,
                                                      dtype=np.float32)
-    for path in paths:
-        device = device_with_staging(PATHS[path])
-        with get_backend("cuda-sm", device=device).open() as backend:
+    # Both backends open at once (two sets of partitions on the card, one working at a time),
+    # so that each case is measured on both paths back to back.
+    with contextlib.ExitStack() as stack:
+        backends = {path: stack.enter_context(get_backend(
+            "cuda-sm", device=device_with_staging(PATHS[path])).open()) for path in paths}
+        for path, backend in backends.items():
             info = report["paths"][path] = {"describe": backend.describe()}
             times = []
             for _ in range(200):
@@ -157,17 +161,18 @@ def main() -> None:
                                                         args.frames + args.warmup, args.warmup)
             print(path, "breakdown", json.dumps(info["breakdown_googlenet_gpu"]), flush=True)
             save()
-            for name in names:
-                groups = len(profile.dnns[name].groups)
-                sched = Schedule("latency", {name: ("gpu",) * groups})
-                for fuse in fuses:
-                    measure(backend, path, f"{name} gpu-only", sched, [name], fuse)
-            both = Schedule("latency", {n: ("gpu",) * len(profile.dnns[n].groups)
-                                        for n in names})
-            measure(backend, path, "googlenet+resnet101 gpu-only", both, names, True)
-            plan = load_schedule(f"{args.bundle}/googlenet-resnet101.latency.hax-conn.json")
-            for fuse in fuses:
-                measure(backend, path, "googlenet+resnet101 hax-conn", plan, names, fuse)
+        cases = []
+        for name in names:
+            groups = len(profile.dnns[name].groups)
+            sched = Schedule("latency", {name: ("gpu",) * groups})
+            cases += [(f"{name} gpu-only", sched, [name], fuse) for fuse in fuses]
+        both = Schedule("latency", {n: ("gpu",) * len(profile.dnns[n].groups) for n in names})
+        cases.append(("googlenet+resnet101 gpu-only", both, names, True))
+        plan = load_schedule(f"{args.bundle}/googlenet-resnet101.latency.hax-conn.json")
+        cases += [("googlenet+resnet101 hax-conn", plan, names, fuse) for fuse in fuses]
+        for label, sched, subset, fuse in cases:
+            for path, backend in backends.items():
+                measure(backend, path, label, sched, subset, fuse)
     save()
     print_comparison(report)
 
