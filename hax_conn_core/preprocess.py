@@ -11,15 +11,16 @@ Resizing is nearest-neighbour; normalisation is the ImageNet mean and standard d
 RGB channels, on values scaled to 0-1. Both are precomputed per image geometry and input shape
 (a :class:`_Plan`): one gather of the source bytes straight into NCHW order (row stride, channel
 order and mono repetition folded into the indices), then one multiply-add per value with the
-channel's scale (1 / (255 std)) and offset (-mean / std): about 0.1 ms for a 224x224 image here
-against 1.2 ms for resizing, scaling and normalising in separate float passes (docs/bench-ros.md;
-a 256-entry lookup table per channel took 0.2 ms). A gray DNN fed a colour image averages the channels first (the float path).
+channel's scale (1 / (255 std)) and offset (-mean / std): about 0.1-0.3 ms for a 224x224 image
+here against 1.2 ms for resizing, scaling and normalising in separate float passes
+(docs/bench-ros.md; a 256-entry lookup table per channel took 0.2 ms). An image already of the
+input's size skips the gather: the multiply-add reads it through a strided view. A gray DNN fed a colour image averages the channels first (the float path).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -77,12 +78,14 @@ def to_input(image: Image, input_shape: Tuple[int, ...], name: str = "") -> np.n
 class _Plan:
     """One image geometry -> one input shape: ``source`` holds, for input value ``(c, y, x)``
     (flattened), the index of the image byte it comes from; the value is that byte times
-    ``scale[c]`` plus ``offset[c]``."""
+    ``scale[c]`` plus ``offset[c]``. ``source`` is None for an image of the input's size:
+    ``view`` (height, width, step, channels, bgr) then reads it in place."""
 
-    source: np.ndarray  # (C * H * W,) intp into the image's bytes
+    source: Optional[np.ndarray]  # (C * H * W,) intp into the image's bytes
     scale: np.ndarray  # (C, 1, 1) float32
     offset: np.ndarray  # (C, 1, 1) float32
     shape: Tuple[int, int, int, int]
+    view: Tuple[int, int, int, int, bool]
 
     @classmethod
     def make(cls, encoding, src_h, src_w, step, channels, height, width) -> "_Plan":
@@ -94,20 +97,30 @@ class _Plan:
         else:  # rgb8: bytes R, G, B; bgr8: B, G, R -> channel c reads byte 2 - c
             picks = [2 - c for c in range(3)] if encoding == "bgr8" else [0, 1, 2]
         base = rows[:, None] * step + cols[None, :] * channels_in
-        source = np.stack([base + p for p in picks]).reshape(-1).astype(np.intp)
+        source = None if (src_h, src_w) == (height, width) else \
+            np.stack([base + p for p in picks]).reshape(-1).astype(np.intp)
         if channels == 1:
             mean, std = np.array([np.mean(MEAN_RGB)]), np.array([np.mean(STD_RGB)])
         else:
             mean, std = np.asarray(MEAN_RGB), np.asarray(STD_RGB)
         scale = (1.0 / (255.0 * std)).astype(np.float32).reshape(channels, 1, 1)
         offset = (-mean / std).astype(np.float32).reshape(channels, 1, 1)
-        return cls(source, scale, offset, (1, channels, height, width))
+        return cls(source, scale, offset, (1, channels, height, width),
+                   (src_h, src_w, step, channels_in, encoding == "bgr8"))
 
     def apply(self, buffer: np.ndarray) -> np.ndarray:
-        picked = buffer.take(self.source).reshape(self.shape[1:])
-        out = np.multiply(picked, self.scale, dtype=np.float32)
+        out = np.empty(self.shape, np.float32)
+        if self.source is None:  # mono: its one channel broadcasts over the input's C
+            height, width, step, channels_in, bgr = self.view
+            pixels = np.lib.stride_tricks.as_strided(
+                buffer, shape=(height, width * channels_in), strides=(step, 1)).reshape(
+                height, width, channels_in)
+            picked = (pixels[:, :, ::-1] if bgr else pixels).transpose(2, 0, 1)
+        else:
+            picked = buffer.take(self.source).reshape(self.shape[1:])
+        np.multiply(picked, self.scale, out=out[0])
         out += self.offset
-        return out.reshape(self.shape)
+        return out
 
 
 _PLANS: Dict[Tuple, _Plan] = {}
