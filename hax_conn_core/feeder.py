@@ -320,13 +320,17 @@ class Feeder:
         return True
 
     def _on_result(self, result) -> None:
-        # The results go out first, then the feeder thread is woken for the next frame-set:
-        # woken earlier, it competes (for the GIL, for the cores) with building and publishing.
+        # The runtime freed the frame-set's slot before calling this, so the count goes down
+        # first: an image that comes while the results go out (a camera reacting to them) can
+        # be submitted in its callback. The feeder thread is woken only after the results are
+        # out: woken earlier, it competes (for the GIL, for the cores) with publishing them.
+        returned = time.perf_counter()
+        with self._cond:
+            self._in_flight -= 1
         try:
-            self._hand_out(result, time.perf_counter())
+            self._hand_out(result, returned)
         finally:
             with self._cond:
-                self._in_flight -= 1
                 self._cond.notify_all()
 
     def _hand_out(self, result, returned: float) -> None:
