@@ -240,6 +240,12 @@ class CudaSmEngine(Engine):
         try:
             self.partition.stream.synchronize()
         finally:
+            # Free the pinned copies now, while the partition's stream exists: torch's pinned
+            # allocator records an event on every stream a block was copied on when it frees
+            # it, and a caller may hold these output tensors past close().
+            for outputs in self._outputs:
+                for tensor in outputs.values():
+                    tensor._hax_host = None
             self._graphs, self._inputs, self._outputs, self.module = [], [], [], None
             self._consumers, self._host_outputs = [], None
 
@@ -349,7 +355,7 @@ class CudaSmBackend(Backend):
             except Exception:  # closing: free the rest regardless
                 pass
         self._engines = []
-        self._frame_buffers = {}
+        self._frame_buffers = {}  # before the partitions' streams go (see _release_impl)
         partitions, self._partitions = self._partitions, {}
         errors = []
         for partition in partitions.values():
