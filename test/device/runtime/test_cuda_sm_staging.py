@@ -63,11 +63,13 @@ def frames_for(net, count, seed=0):
 
 
 def build(backend, net, layout, slots):
-    """The engines of ``layout`` in order: whole on one partition, or split gpu -> dla with
-    the hand-over in place (``split``) or copied (``split-copy``), at the middle cut or the
-    last group boundary (``-late``: a small output that a bound receiver reads in place)."""
+    """The engines of ``layout`` in order: whole on one partition (``whole:<acc>``, fp16, or
+    ``whole-fp32:<acc>``), or split gpu -> dla with the hand-over in place (``split``) or
+    copied (``split-copy``), at the middle cut or the last group boundary (``-late``)."""
     if layout.startswith("whole"):
-        return [backend.build(net.spec(0, net.last, layout.split(":")[1]), slots=slots)]
+        precision = "fp32" if layout.startswith("whole-fp32") else "fp16"
+        return [backend.build(net.spec(0, net.last, layout.split(":")[1], precision),
+                              slots=slots)]
     if layout.endswith("-late"):
         from hax_conn_core.graph.grouping import group_layers
 
@@ -128,8 +130,8 @@ def assert_own(got, answers, index):
 
 
 @pytest.mark.parametrize("slots", [1, 2])
-@pytest.mark.parametrize("layout", ["whole:gpu", "whole:dla", "split", "split-copy",
-                                    "split-late"])
+@pytest.mark.parametrize("layout", ["whole:gpu", "whole:dla", "whole-fp32:gpu", "split",
+                                    "split-copy", "split-late"])
 def test_staged_outputs_equal_the_old_path(backends, googlenet, layout, slots):
     net = googlenet
     frames = frames_for(net, 2 * slots)
