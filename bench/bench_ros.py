@@ -14,7 +14,9 @@ planner time beside the artifact's solver, re-planning a one-DNN change. docs/be
      process (what a user's camera node sees) and by a probe node in the nodes' process, beside
      the bare runtime on the same schedule (submit -> frame-set result; rounds after the ROS
      ones). The difference includes DDS transport both ways, which is not the layer's own;
-   - parts alone: preprocessing, an Image and an InferenceResult between two nodes.
+   - parts alone, in the nodes' process with the runtime idle, back to back and after a pause
+     as long as a frame's inference: preprocessing both DNNs, building and publishing both
+     results; an Image and an InferenceResult between two nodes.
 2. Parameter change -> new schedule received, -> first result under it (SetParameters on the
    planner, two DNN sets alternating: after the first two, plans and engines are cached).
 3. Planner time of the shipped pair (profiles/xavier_googlenet_alexnet.json) beside the HaX-CoNN
@@ -58,12 +60,28 @@ def _stats(values_ms):
             "p99": round(float(np.percentile(values, 99)), 3), "count": len(values)}
 
 
+#: Notified by every callback that records something; waits sleep on it, rather than poll
+#: (a polling thread takes the GIL and a core from the nodes it measures).
+_CHANGED = threading.Condition()
+
+
+def _noted(record):
+    """``record`` (a callback), then wake the waits."""
+    def callback(*args):
+        record(*args)
+        with _CHANGED:
+            _CHANGED.notify_all()
+    return callback
+
+
 def _wait(predicate, timeout_s=60.0):
     deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("bench: waited too long")
-        time.sleep(0.0002)
+    with _CHANGED:  # re-checked every 10 ms for what no callback notes (discovery)
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("bench: waited too long")
+            _CHANGED.wait(min(left, 0.01))
 
 
 def _image_msg():
@@ -87,8 +105,8 @@ def probe_process(frames: int, dnns) -> None:
     node = Node("bench_camera")
     got = {}
     subs = [node.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
-                                     lambda m: got.setdefault(m.header.frame_id, {})
-                                     .__setitem__(m.dnn, time.perf_counter()), 50)
+                                     _noted(lambda m: got.setdefault(m.header.frame_id, {})
+                                            .__setitem__(m.dnn, time.perf_counter())), 50)
             for dnn in dnns]
     images = node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
     executor = SingleThreadedExecutor()
@@ -111,6 +129,27 @@ def probe_process(frames: int, dnns) -> None:
     os._exit(0)  # rclpy's threads would abort a normal exit ("terminate called ...")
 
 
+def listen_process(dnns) -> None:
+    """Child: subscribe to the results of ``dnns`` (a user's node in another process) and spin
+    until killed; prints ``ready`` once discovery matched."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from hax_conn_ros.msg import InferenceResult
+
+    rclpy.init()
+    node = Node("bench_listener_process")
+    subs = [node.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
+                                     lambda m: None, 50) for dnn in dnns]
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not all(s.get_publisher_count() > 0 for s in subs):
+        executor.spin_once(timeout_sec=0.05)
+    print("ready", flush=True)
+    executor.spin()
+
+
 def _node_figures(nodes):
     """Per frame-set, from the executor nodes' hop stamps (ms)."""
     by_set = {}
@@ -118,7 +157,7 @@ def _node_figures(nodes):
         for dnn, frame_set, hops in getattr(node, "hops", ()):
             by_set.setdefault(frame_set, []).append(hops)
     parts = {k: [] for k in ("overhead", "node", "runtime", "convert_offer", "handover",
-                             "preprocess", "submit_call", "build_publish", "publish")}
+                             "preprocess", "submit_call", "build_publish", "build", "publish")}
     for entries in by_set.values():
         if len(entries) != len(PAIR):
             continue
@@ -137,7 +176,9 @@ def _node_figures(nodes):
         returned = first.get("submitted", first["submit"])  # unset if the result came first
         parts["submit_call"].append((returned - first["submit"]) * 1e3)
         parts["build_publish"].append((published - first["result"]) * 1e3)
-        parts["publish"].append(sum(h["published"] - h["built"] for h in entries) * 1e3)
+        publish = sum(h["published"] - h["built"] for h in entries)
+        parts["publish"].append(publish * 1e3)
+        parts["build"].append((published - first["result"] - publish) * 1e3)
     return {k: _stats(v) for k, v in parts.items() if v}
 
 
@@ -168,19 +209,21 @@ def bench(frames: int, changes: int, executor_kind: str):
     def listen_to_results():  # after the other process's round: no subscriber here before
         for dnn in PAIR + OTHER:
             probe.create_subscription(InferenceResult, f"/hax_conn/{dnn}/result",
-                                      lambda m: got.setdefault(m.header.frame_id, {})
-                                      .__setitem__(m.dnn, (time.perf_counter(), m)), 50)
+                                      _noted(lambda m: got.setdefault(m.header.frame_id, {})
+                                             .__setitem__(m.dnn, (time.perf_counter(), m))),
+                                      50)
 
     probe.create_subscription(Schedule, "/planner/schedule",
-                              lambda m: schedules.append((time.perf_counter(), m)), SCHEDULE_QOS)
+                              _noted(lambda m: schedules.append((time.perf_counter(), m))),
+                              SCHEDULE_QOS)
     images = probe.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
     echo_pub = probe.create_publisher(Image, "/bench/echo", qos_profile_sensor_data)
     result_pub = probe.create_publisher(InferenceResult, "/bench/result_echo", 10)
     listener = Node("bench_listener", context=context)
-    listener.create_subscription(Image, "/bench/echo", lambda m: echo.append(
-        ("image", time.perf_counter())), qos_profile_sensor_data)
-    listener.create_subscription(InferenceResult, "/bench/result_echo", lambda m: echo.append(
-        ("result", time.perf_counter())), 10)
+    listener.create_subscription(Image, "/bench/echo", _noted(lambda m: echo.append(
+        ("image", time.perf_counter()))), qos_profile_sensor_data)
+    listener.create_subscription(InferenceResult, "/bench/result_echo", _noted(
+        lambda m: echo.append(("result", time.perf_counter()))), 10)
     spinner = threading.Thread(target=spin, args=(nodes + [probe, listener], context, None,
                                                   executor_kind), daemon=True)
     spinner.start()
@@ -211,7 +254,7 @@ def bench(frames: int, changes: int, executor_kind: str):
                 feeder._in_flight += 1
             runtime.submit(frame)
             runtime.flush()
-            _wait(lambda: feeder.depth()[0] == 0)
+            feeder.wait_idle(60)  # notified by the feeder's result callback
             return (time.perf_counter() - start) * 1e3
 
         for node in executors:
@@ -223,6 +266,37 @@ def bench(frames: int, changes: int, executor_kind: str):
             raise RuntimeError(f"probe process failed: {child.stderr[-2000:]}")
         out["e2e_other_process_ms"] = _stats(json.loads(child.stdout.strip().splitlines()[-1]))
         out["in_node"] = _node_figures(executors)
+        out["submitted_in_the_image_callback"] = (f"{feeder.inline_frame_sets} of "
+                                                  f"{feeder.frame_sets} frame-sets")
+        # The layer's work alone, in the nodes' process with the runtime idle: back to back
+        # (warm caches), and after a pause as long as a frame's inference (as in the node); the
+        # results' subscriber in another process, as in the in-node round.
+        listener_child = subprocess.Popen(
+            [sys.executable, __file__, "--listen-process", "--dnns", *PAIR],
+            stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+        if listener_child.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench: the listening process did not start")
+        publishers = {d: executors[0]._results[d] for d in PAIR}
+        outputs = {d: feeding.Output(d, 0, 0, None, {"prob": np.random.default_rng(1).random(
+            (1, 1000), np.float32)}, 1.0, {"gpu": 1.0}, "gpu", 1) for d in PAIR}
+        pause_s = out["in_node"]["runtime"]["median"] / 1e3
+        for label, gap in (("", 0.0), ("_after_pause", pause_s)):
+            prep, publish = [], []
+            for _ in range(200):
+                time.sleep(gap)
+                start = time.perf_counter()
+                for shape in shapes.values():
+                    to_input(conversions.image_from_msg(image), shape)
+                prep.append((time.perf_counter() - start) * 1e3)
+                time.sleep(gap)
+                start = time.perf_counter()
+                for dnn, publisher in publishers.items():
+                    publisher.publish(conversions.result_to_msg(outputs[dnn], image.header))
+                publish.append((time.perf_counter() - start) * 1e3)
+            out[f"preprocess_ms_both_dnns{label}"] = _stats(prep)
+            out[f"build_publish_ms_both_results{label}"] = _stats(publish)
+        listener_child.kill()
+        listener_child.wait()
         listen_to_results()
         _wait(lambda: all(probe.count_publishers(f"/hax_conn/{d}/result") for d in PAIR), 30)
         time.sleep(1.0)  # discovery matched: let the subscriptions settle
@@ -236,13 +310,6 @@ def bench(frames: int, changes: int, executor_kind: str):
             for _ in range(10):
                 bare_ms.append(bare_frame())
         out["e2e_same_process_ms"], out["bare_ms"] = _stats(ros_ms), _stats(bare_ms)
-        prep = []
-        for _ in range(200):
-            start = time.perf_counter()
-            for shape in shapes.values():
-                to_input(conversions.image_from_msg(image), shape)
-            prep.append((time.perf_counter() - start) * 1e3)
-        out["preprocess_ms_both_dnns"] = _stats(prep)
         for kind, publisher, msg in (("image", echo_pub, image),
                                      ("result", result_pub, InferenceResult(dnn="x"))):
             samples = []
@@ -405,10 +472,14 @@ def main() -> int:
                         help="sys.setswitchinterval (Python's default: 0.005 s)")
     parser.add_argument("--json", metavar="OUT.json")
     parser.add_argument("--probe-process", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--listen-process", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dnns", nargs="*", default=PAIR, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_process is not None:
         probe_process(args.probe_process, args.dnns)
+        return 0
+    if args.listen_process:
+        listen_process(args.dnns)
         return 0
     if args.artifact is not None and not args.artifact.is_file():
         print(f"bench_ros: --artifact {args.artifact}: no such file; the artifact's solver is "

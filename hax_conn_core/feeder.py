@@ -72,7 +72,11 @@ class Feeder:
         self.weights: Dict[str, str] = dict(weights or {})
         # Anything with info/warning/error (a logging.Logger, an rclpy node's logger).
         self.log = log or logging.getLogger(__name__)
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        # Notified when no frame-set is left in flight (wait_idle); apart from _cond, so that
+        # the feeder thread is not woken for it.
+        self._idle = threading.Condition(lock)
         self._pending: Dict[str, Tuple[Any, Any, float]] = {}  # dnn -> (image, tag, offered_s)
         self._wanted: Optional[Tuple[Any, Any, Any]] = None  # (schedule, profile, label)
         self._labels: Dict[int, Any] = {}  # runtime schedule_id -> label
@@ -157,7 +161,7 @@ class Feeder:
         finally:
             with self._cond:
                 self._busy = False
-                self._cond.notify_all()
+                self._wake_if_needed()
 
     def owner(self, accelerator: str) -> str:
         """The hosted accelerator that handles a DNN whose first (or last) group runs on
@@ -172,6 +176,11 @@ class Feeder:
         """(frame-sets in flight, images waiting)."""
         with self._cond:
             return self._in_flight, len(self._pending)
+
+    def wait_idle(self, timeout_s: Optional[float] = None) -> bool:
+        """Wait until no frame-set is in flight; False on timeout (benches, tests)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout_s)
 
     def close(self) -> None:
         self._stop.set()
@@ -327,11 +336,19 @@ class Feeder:
         returned = time.perf_counter()
         with self._cond:
             self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.notify_all()
         try:
             self._hand_out(result, returned)
         finally:
             with self._cond:
-                self._cond.notify_all()
+                self._wake_if_needed()
+
+    def _wake_if_needed(self) -> None:
+        """(Under the lock.) Wake the feeder thread (and a closing one) only when it has
+        something to do: woken for nothing, it takes the GIL from the next image's callback."""
+        if self._pending or self._wanted is not None or self._stop.is_set():
+            self._cond.notify_all()
 
     def _hand_out(self, result, returned: float) -> None:
         self.timings.extend(result.timings)

@@ -157,3 +157,23 @@ def test_newest_image_wins_and_a_whole_frame_set_is_submitted_by_the_offering_th
         assert feeder.stats()["alexnet"].received == 2 + round_ + 1
     finally:
         feeder.close()
+
+
+def test_wait_idle_returns_once_the_frame_sets_are_out(feeder):
+    first = Replanner().plan(PlanRequest(dnns=("alexnet", "resnet18")))
+    got = _Collect()
+    feeder.add_listener(got)
+    feeder.set_schedule(first.schedule, first.profile)
+    assert feeder.wait_idle(timeout_s=5)  # nothing submitted yet
+    for _ in range(600):
+        if feeder.runtime is not None:
+            break
+        threading.Event().wait(0.1)
+    feeder.offer_many(["alexnet", "resnet18"], _image(), tag="x")
+    for _ in range(600):  # submitted here or by the feeder thread
+        if feeder.frame_sets:
+            break
+        threading.Event().wait(0.01)
+    assert feeder.wait_idle(timeout_s=120)  # woken by the result, not by a timeout
+    assert feeder.depth()[0] == 0
+    got.wait(lambda out: len(out) == 2)
