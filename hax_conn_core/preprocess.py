@@ -14,7 +14,8 @@ order and mono repetition folded into the indices), then one multiply-add per va
 channel's scale (1 / (255 std)) and offset (-mean / std): about 0.1-0.3 ms for a 224x224 image
 here against 1.2 ms for resizing, scaling and normalising in separate float passes
 (docs/bench-ros.md; a 256-entry lookup table per channel took 0.2 ms). An image already of the
-input's size skips the gather: the multiply-add reads it through a strided view. A gray DNN fed a colour image averages the channels first (the float path).
+input's size skips the gather: the multiply-add reads it through a strided view. A gray DNN
+fed a colour image averages the channels first (the float path).
 """
 
 from __future__ import annotations
