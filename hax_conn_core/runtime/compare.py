@@ -20,6 +20,7 @@ import statistics
 import time
 from typing import Any, Dict, List, Mapping, Tuple
 
+from hax_conn_core.errors import BackendError
 from hax_conn_core.runtime.measure import seeded_frames
 from hax_conn_core.runtime.session import release_engines, Runtime
 
@@ -49,7 +50,8 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
                 if summary["failed_frame_sets"]:
                     first = next(e["first_error"] for e in summary["dnns"].values()
                                  if e["first_error"])
-                    raise RuntimeError(f"{label}: frame-sets failed: {first}")
+                    # A frame-set that failed has no time to compare: the measurement is void.
+                    raise BackendError(f"{label}: frame-sets failed while measuring: {first}")
                 per_round[label].append(
                     summary["ms_per_frame_set"] if runtime.schedule.objective == "throughput"
                     else summary["latency_ms"]["median"])

@@ -5,11 +5,13 @@ import statistics
 
 import pytest
 
+from hax_conn_core.errors import BackendError
 from hax_conn_core.runtime.backends.onnxrt import OnnxRuntimeBackend
 from hax_conn_core.runtime.compare import compare_schedules, versus_best
 from hax_conn_core.schedule import Schedule
 from test.core.graph import nets
 from test.core.runtime.helpers import profile_for, tiny_model
+from test.core.runtime.test_session import FlakyBackend
 
 
 def test_both_figures_of_every_round_whatever_the_objective():
@@ -30,6 +32,18 @@ def test_both_figures_of_every_round_whatever_the_objective():
     assert out["lat"]["rounds_ms"] == out["lat"]["latency_rounds_ms"]
     assert out["thr"]["rounds_ms"] == out["thr"]["ms_per_frame_set_rounds"]
     assert out["thr"]["median_ms"] == statistics.median(out["thr"]["ms_per_frame_set_rounds"])
+
+
+def test_a_frame_set_failing_while_measuring_is_a_backend_error_naming_the_schedule():
+    models = {"chain": tiny_model("chain", nets.CHAIN)}
+    profile = profile_for(models)
+    groups = len(profile.dnns["chain"].groups)
+    schedules = {"lat": Schedule("latency", {"chain": ("gpu",) * groups})}
+    with FlakyBackend(fail_first_layer=0, fail_runs={3}) as backend:
+        expected = "lat: frame-sets failed while measuring.*injected fault"
+        with pytest.raises(BackendError, match=expected):
+            compare_schedules(backend, profile, schedules, models, rounds=2, frames=4,
+                              warmup=1)
 
 
 def _m(median, low, high):
