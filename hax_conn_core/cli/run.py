@@ -128,7 +128,9 @@ class RunCommand(Command):
         report = _report(backend, schedule, measured)
         report["weights"] = {name: model.weights_id for name, model in models.items()}
         if args.json:
-            print(json.dumps(_finite(report), indent=2, default=str))
+            from hax_conn_core.runtime.results import finite_for_json
+
+            print(json.dumps(finite_for_json(report), indent=2, default=str))
         else:
             from hax_conn_core.schedule import describe_assignment
 
@@ -217,17 +219,6 @@ def _print_report(report: Dict[str, Any]) -> None:
 
 def _ms(value: float) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.3f}"
-
-
-def _finite(value):
-    """``value`` with NaN and infinities as None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 class _progress:

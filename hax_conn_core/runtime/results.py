@@ -122,6 +122,17 @@ def group_medians(results: Sequence[FrameSetResult], warmup: int = 0
     return {key: float(np.median(values)) for key, values in samples.items()}
 
 
+def finite_for_json(value):
+    """``value`` with NaN and infinities as None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_for_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_for_json(item) for item in value]
+    return value
+
+
 def _stats(values: Sequence[float]) -> Dict[str, float]:
     return {"median": percentile(values, 50), "p95": percentile(values, 95),
             "p99": percentile(values, 99), "count": len(values)}

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from hax_conn_core.errors import ConfigError
 from hax_conn_core.jsonpath import join, load_json, Reader
+from hax_conn_core.runtime.results import finite_for_json
 
 REPORT_FORMAT = "hax-conn-validate/1"
 _FAMILY = "hax-conn-validate"
@@ -167,7 +168,7 @@ def write_report(report: Mapping[str, Any], stem: Union[str, Path]) -> List[Path
     stem = Path(stem)
     json_path, md_path = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")
     try:
-        atomic_write(json_path, (json.dumps(_finite(report), indent=2) + "\n").encode())
+        atomic_write(json_path, (json.dumps(finite_for_json(report), indent=2) + "\n").encode())
         atomic_write(md_path, markdown(report, chart=stem.name + ".png").encode())
     except OSError as exc:
         raise ConfigError(f"{stem}: cannot write the report: {exc.strerror or exc}") from None
@@ -232,14 +233,3 @@ def _pct(value: float, signed: bool = True) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%"
-
-
-def _finite(value):
-    """``value`` with NaN and infinities as None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
