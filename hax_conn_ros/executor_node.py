@@ -29,7 +29,7 @@ from sensor_msgs.msg import Image
 
 from hax_conn_core import feeder as feeding
 from hax_conn_core.errors import ConfigError, HaxConnError
-from hax_conn_core.graph.resolve import register_model, registered_models, resolve_model
+from hax_conn_core.model_set import ModelSet
 from hax_conn_core.models import known_ids
 from hax_conn_core.postprocess import make_postprocessor
 from hax_conn_core.replan import Replanner
@@ -78,7 +78,7 @@ class ExecutorNode(Node):
                                                                       read_only=True))
         self.accelerator = accelerator
         value = self.get_parameter
-        self._bad = {}  # user model name (or path) -> why it was not loaded
+        self._models = ModelSet(log=self.get_logger().error)  # users' models, and bad ones
         names = list(known_ids()) + self._register_models()
         try:  # a bad outputs setting stops the node here, before it holds a runtime
             self._post = {dnn: make_postprocessor(
@@ -95,7 +95,7 @@ class ExecutorNode(Node):
         if self._feeder.weights != weights:  # the process's other executor came first
             self.get_logger().warning(f"weights {weights} differ from the other executor's "
                                       f"{self._feeder.weights}, which the shared runtime uses")
-        self._load_models(names[len(known_ids()):])
+        self._models.load(names[len(known_ids()):], self._feeder.seed, self._feeder.weights)
         self._feeder.hosts.add(accelerator)
         self._feeder.add_listener(self._publish_result)
         self._profiles = Replanner()
@@ -120,49 +120,22 @@ class ExecutorNode(Node):
 
     def _register_models(self) -> list:
         """Declare the parameters of the users' models (``models``) and register each with its
-        input shape and weights; the names registered. A path that names no model, or a name
-        a built-in or another file has, is kept in ``_bad`` under the path."""
+        input shape and weights; the names registered (the others are in ``_models.bad``)."""
         self.declare_parameter("models", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
             description=MODELS_TEXT, read_only=True))
         names = []
         for path in model_paths(self):
-            try:
-                name = resolve_model(path).id
-                for key, (default, text) in model_parameters(name).items():
-                    if not self.has_parameter(key):
-                        self.declare_parameter(key, default, ParameterDescriptor(
-                            description=text, read_only=True))
-                register_model(path, weights=self.get_parameter(f"{name}.weights").value or None,
-                               input_shape=self.get_parameter(f"{name}.input_shape").value or None)
-            except HaxConnError as error:
-                self._model_error(path, error)
+            name = self._models.name_of(path)
+            if name is None:
                 continue
-            names.append(name)
+            for key, (default, text) in model_parameters(name).items():
+                if not self.has_parameter(key):
+                    self.declare_parameter(key, default, ParameterDescriptor(
+                        description=text, read_only=True))
+            if self._models.register(path, self.get_parameter(f"{name}.weights").value,
+                                     self.get_parameter(f"{name}.input_shape").value):
+                names.append(name)
         return names
-
-    def _load_models(self, names) -> None:
-        """Read each user's model now (runtime.models caches it for the feeder), so that a bad
-        file is reported at start and left out of every schedule."""
-        from hax_conn_core.runtime.models import load_model
-
-        for name in names:
-            try:
-                load_model(name, seed=self._feeder.seed, weights=self._feeder.weights.get(name))
-            except HaxConnError as error:
-                self._model_error(name, error)
-
-    def _model_error(self, name: str, error) -> None:
-        self._bad[name] = str(error)
-        self.get_logger().error(f"model {name} not loaded: {error}; schedules run without it")
-
-    def _runnable(self, name: str) -> bool:
-        if name in self._bad:
-            return False
-        if name in known_ids() or name in {m.id for m in registered_models()}:
-            return True
-        self._model_error(name, ConfigError(f"unknown DNN {name!r}: not a built-in DNN nor "
-                                            "one of this executor's models"))
-        return False
 
     def _on_schedule(self, msg) -> None:
         try:
@@ -174,18 +147,13 @@ class ExecutorNode(Node):
             self.get_logger().error(f"schedule {msg.sequence} refused: profile {msg.profile} "
                                     "is not the one it was planned on (sha256 differs)")
             return
-        schedule = conversions.schedule_from_msg(msg)
-        dropped = [n for n in schedule.assignments if not self._runnable(n)]
+        schedule, profile, dropped = self._models.trim(conversions.schedule_from_msg(msg),
+                                                       profile)
         if dropped:  # the other DNNs keep running; the reasons are on /diagnostics
-            kept = [n for n in schedule.assignments if n not in dropped]
             self.get_logger().warning(f"schedule {msg.sequence}: runs without "
                                       f"{', '.join(dropped)} (not loaded)")
-            if not kept:
-                return
-            # Its profile hash was checked above; the part kept is checked against the part.
-            schedule = replace(schedule, profile_sha256=None,
-                               assignments={n: schedule.assignments[n] for n in kept})
-            profile = profile.subset(kept)
+        if schedule is None:
+            return
         for d in msg.dnns:
             if d.dnn in dropped:
                 continue
@@ -248,7 +216,7 @@ class ExecutorNode(Node):
             base = stats.get(dnn) or feeding.DnnStats()
             stats[dnn] = replace(base, run_errors=base.run_errors + unpublished,
                                  last_error=error)
-        for name, error in list(self._bad.items()):  # users' models not loaded
+        for name, error in list(self._models.bad.items()):  # users' models not loaded
             stats[name] = replace(stats.get(name) or feeding.DnnStats(), run_errors=1,
                                   last_error=f"model {name} not loaded: {error}")
         msg = DiagnosticArray()

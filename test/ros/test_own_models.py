@@ -161,9 +161,9 @@ def test_an_onnx_model_by_path_runs_beside_a_paper_dnn_and_bad_models_are_report
                    "own_tiny": "does not match"}
         for node in EXECUTORS:
             executor = graph.node(node)
-            assert set(executor._bad) == set(reasons), node
+            assert set(executor._models.bad) == set(reasons), node
             for name, words in reasons.items():
-                assert words in executor._bad[name], (name, executor._bad[name])
+                assert words in executor._models.bad[name], (name, executor._models.bad[name])
         (status,) = [s for s in _statuses(diagnostics, "executor").values()
                      if s.hardware_id == "gpu"]
         assert status.level == status.WARN
