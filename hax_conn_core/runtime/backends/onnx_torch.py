@@ -30,6 +30,7 @@ import numpy as np
 from hax_conn_core.errors import BackendError, ModelError, SetupError
 from hax_conn_core.runtime.backends.onnx_prepare import (PreparedModel, _attr, _text,
                                                          check_supported, prepare)
+from hax_conn_core.runtime.backends.torch_module import run_on_numpy
 
 DTYPES = ("float32", "float16")
 
@@ -144,14 +145,9 @@ def _classes() -> SimpleNamespace:
                     del table[name]
             return tuple(table[name] for name in self.output_names)
 
-        @torch.no_grad()
         def run(self, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
             """Dict form: name -> numpy array in, name -> float32 numpy array out."""
-            device, dtype = self.placement.device, self.placement.dtype
-            xs = [torch.from_numpy(np.ascontiguousarray(inputs[name], np.float32))
-                  .to(device=device, dtype=dtype) for name in self.input_names]
-            return {name: y.float().cpu().numpy()
-                    for name, y in zip(self.output_names, self(*xs))}
+            return run_on_numpy(self, inputs)
 
     return SimpleNamespace(Step=Step, OnnxModule=OnnxModule)
 

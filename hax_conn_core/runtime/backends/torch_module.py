@@ -31,6 +31,18 @@ if TYPE_CHECKING:  # pragma: no cover
 DTYPES = ("float32", "float16")
 
 
+def run_on_numpy(module, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Run a graph module (this one's or onnx_torch's: ``input_names``, ``output_names``,
+    ``placement``) on numpy inputs: float32 in, placed on its device and dtype; float32 out."""
+    torch = _torch()
+    device, dtype = module.placement.device, module.placement.dtype
+    with torch.no_grad():
+        xs = [torch.from_numpy(np.ascontiguousarray(inputs[name], np.float32))
+              .to(device=device, dtype=dtype) for name in module.input_names]
+        return {name: y.float().cpu().numpy()
+                for name, y in zip(module.output_names, module(*xs))}
+
+
 def _torch():
     try:
         import torch
@@ -211,14 +223,9 @@ def _layer_classes() -> SimpleNamespace:
                     del table[name]
             return tuple(table[name] for name in self.output_names)
 
-        @torch.no_grad()
         def run(self, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
             """Dict form: name -> numpy array in, name -> float32 numpy array out."""
-            device, dtype = self.placement.device, self.placement.dtype
-            xs = [torch.from_numpy(np.ascontiguousarray(inputs[name], np.float32))
-                  .to(device=device, dtype=dtype) for name in self.input_names]
-            return {name: y.float().cpu().numpy()
-                    for name, y in zip(self.output_names, self(*xs))}
+            return run_on_numpy(self, inputs)
 
     return SimpleNamespace(**{cls.__name__: cls for cls in (
         Conv, CaffePool, GlobalPool, LRNAcross, LRNWithin, InnerProduct, Affine, Eltwise,
