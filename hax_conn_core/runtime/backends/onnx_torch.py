@@ -186,14 +186,17 @@ def _spatial_pads(n: _Node, kernel, strides, dilations) -> List[Tuple[int, int]]
     return _pairs(n.attr("pads", [0] * (2 * len(spatial))))
 
 
-def _conv(n: _Node):
-    F = _torch().nn.functional
+def _conv_attributes(n: _Node):
+    """(spatial dims, kernel, strides, dilations, groups) of a Conv or ConvTranspose node."""
     weight = n.const(1)
     spatial = weight.ndim - 2
-    kernel = tuple(weight.shape[2:])
-    strides = tuple(n.attr("strides", [1] * spatial))
-    dilations = tuple(n.attr("dilations", [1] * spatial))
-    groups = int(n.attr("group", 1))
+    return (spatial, tuple(weight.shape[2:]), tuple(n.attr("strides", [1] * spatial)),
+            tuple(n.attr("dilations", [1] * spatial)), int(n.attr("group", 1)))
+
+
+def _conv(n: _Node):
+    F = _torch().nn.functional
+    spatial, kernel, strides, dilations, groups = _conv_attributes(n)
     pairs = _spatial_pads(n, kernel, strides, dilations)
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[spatial]
     symmetric = all(b == e for b, e in pairs)
@@ -210,12 +213,7 @@ def _conv(n: _Node):
 
 def _conv_transpose(n: _Node):
     F = _torch().nn.functional
-    weight = n.const(1)
-    spatial = weight.ndim - 2
-    kernel = tuple(weight.shape[2:])
-    strides = tuple(n.attr("strides", [1] * spatial))
-    dilations = tuple(n.attr("dilations", [1] * spatial))
-    groups = int(n.attr("group", 1))
+    spatial, kernel, strides, dilations, groups = _conv_attributes(n)
     conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[spatial]
     if n.attr("auto_pad", "NOTSET") in ("NOTSET", "VALID"):
         pairs = _pairs(n.attr("pads", [0] * (2 * spatial)))
