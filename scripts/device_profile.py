@@ -168,6 +168,7 @@ def cmd_profile(args) -> int:
                                        repeats=args.repeats, warmup=args.warmup,
                                        progress=False, target_groups=args.groups,
                                        contention=True, stress_gbps=args.stress_gbps,
+                                       fold_run_costs=not args.raw_group_times,
                                        cache_root=cache, note=log)
                 except (ConfigError, ModelError, ProfileError) as error:
                     # This DNN's own problem (its layers, its input): the others go on. A
@@ -212,7 +213,6 @@ def _doc(path: Path) -> dict:
 
 
 def cmd_ncu(args) -> int:
-    from hax_conn_core.errors import HaxConnError
     from hax_conn_core.profiler import dram_counters as dc
     from hax_conn_core.profiler.document import write_document
 
@@ -238,37 +238,26 @@ def cmd_ncu(args) -> int:
     ncu = dc.ncu_path()
     if ncu is None:
         return fallback("ncu not found on PATH")
-    raw = profiles / "ncu_dram.csv"
-    manifest = profiles / "ncu_manifest.json"
-    child = [sys.executable, os.path.abspath(__file__), "ncu-child", "--profiles",
-             str(profiles), "--manifest", str(manifest), "--device", args.device, "--dnns",
-             ",".join(todo), "--time-budget-s", str(max(30.0, args.time_budget_s - 60))]
-    command = dc.ncu_command(ncu, child, str(raw), args.cache_control)
-    log("running: " + " ".join(command))
-    started = time.monotonic()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=args.time_budget_s)
-    except subprocess.TimeoutExpired:
-        return fallback(f"ncu did not finish within {args.time_budget_s:g} s")
-    (profiles / "ncu_stdout.txt").write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
-    log(f"ncu finished in {time.monotonic() - started:.1f} s with status {done.returncode}")
-    try:
-        text = raw.read_text(encoding="utf-8", errors="replace") if raw.is_file() else ""
-        rows = json.loads(manifest.read_text()) if manifest.is_file() else None
-        if done.returncode != 0 or rows is None:
-            lines = [line for line in (done.stderr + done.stdout + text).splitlines()
-                     if "ERR" in line or "rror" in line] or ["no output"]
-            return fallback(f"ncu run failed (status {done.returncode}): {lines[0][:200]}")
-        stretches = dc.bytes_per_stretch(dc.parse_ncu_csv(text))
-        mapped = dc.map_to_groups(stretches, rows)
-    except HaxConnError as error:
-        return fallback(" ".join(str(error).split())[:300])
+    # One ncu call for all, or one per DNN (--per-dnn: a DNN whose counters fail, ncu's
+    # status 9 say, costs only its own demand figures).
+    batches = [list(todo)] if not args.per_dnn else [[d] for d in todo]
+    deadline = time.monotonic() + args.time_budget_s
+    mapped, failures = {}, {}
+    for batch in batches:
+        left_s = deadline - time.monotonic()
+        if left_s < 20:
+            break
+        got, reason = _ncu_call(args, ncu, profiles, batch, left_s, log)
+        mapped.update(got)
+        for dnn in batch:
+            if dnn not in got and reason:
+                failures[dnn] = reason
     from hax_conn_core.graph.prototxt import load_prototxt
     from hax_conn_core.models import get_model
 
-    how = (f"ncu --cache-control {args.cache_control}, --graph-profiling node, one marked run "
-           f"per accelerator after a warm-up ({' '.join(command[1:14])})")
+    how = (f"ncu --cache-control {args.cache_control}, --graph-profiling "
+           f"{args.graph_profiling}, one marked run per accelerator after a warm-up"
+           + (", one ncu call per DNN" if args.per_dnn else ""))
     measured_dnns = [d for d in todo if d in mapped]
     for dnn in measured_dnns:
         path = todo[dnn]
@@ -281,11 +270,51 @@ def cmd_ncu(args) -> int:
         write_document(doc, path)
         log(f"{dnn}: demand from DRAM counters; DRAM bytes / graph estimate, median "
             + ", ".join(f"{acc} {r}" for acc, r in check["median_ratio"].items()))
-    left = [d for d in todo if d not in mapped]
+    for dnn, reason in failures.items():
+        doc = _doc(todo[dnn])
+        dc.note_no_counters(doc, reason)
+        write_document(doc, todo[dnn])
+        log(f"{dnn}: no DRAM counters ({reason}): keeps the graph's bytes estimate")
+    left = [d for d in todo if d not in mapped and d not in failures]
     if left:
         log(f"INCOMPLETE: no counters yet for {', '.join(left)} (the child's budget): rerun")
         return STATUS_INCOMPLETE
     return 0
+
+
+def _ncu_call(args, ncu, profiles: Path, dnns, budget_s: float, log):
+    """One ncu run over the marked runs of ``dnns``: ({dnn: {acc: {group: bytes}}}, the
+    reason when it failed or None)."""
+    from hax_conn_core.errors import HaxConnError
+    from hax_conn_core.profiler import dram_counters as dc
+
+    tag = dnns[0] if len(dnns) == 1 else "dram"
+    raw = profiles / f"ncu_{tag}.csv"
+    manifest = profiles / f"ncu_manifest_{tag}.json"
+    child = [sys.executable, os.path.abspath(__file__), "ncu-child", "--profiles",
+             str(profiles), "--manifest", str(manifest), "--device", args.device, "--dnns",
+             ",".join(dnns), "--time-budget-s", str(max(30.0, budget_s - 60))]
+    command = dc.ncu_command(ncu, child, str(raw), args.cache_control, args.graph_profiling)
+    log("running: " + " ".join(command))
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=budget_s)
+    except subprocess.TimeoutExpired:
+        return {}, f"ncu did not finish within {budget_s:.0f} s"
+    (profiles / f"ncu_stdout_{tag}.txt").write_text(done.stdout + "\n--- stderr ---\n"
+                                                    + done.stderr)
+    log(f"ncu finished in {time.monotonic() - started:.1f} s with status {done.returncode}")
+    try:
+        text = raw.read_text(encoding="utf-8", errors="replace") if raw.is_file() else ""
+        rows = json.loads(manifest.read_text()) if manifest.is_file() else None
+        if done.returncode != 0 or rows is None:
+            lines = [line for line in (done.stderr + done.stdout + text).splitlines()
+                     if "ERR" in line or "rror" in line] or ["no output"]
+            return {}, f"ncu run failed (status {done.returncode}): {lines[0][:200]}"
+        stretches = dc.bytes_per_stretch(dc.parse_ncu_csv(text))
+        return dc.map_to_groups(stretches, rows), None
+    except HaxConnError as error:
+        return {}, " ".join(str(error).split())[:300]
 
 
 def cmd_ncu_child(args) -> int:
@@ -425,10 +454,15 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--groups", type=int, default=10)
     p.add_argument("--stress-gbps", type=float)
+    p.add_argument("--raw-group-times", action="store_true",
+                   help="no folding of the run's own costs into the groups")
     p = common(sub.add_parser("ncu", help="DRAM counters for demand (Nsight Compute)"))
     p.add_argument("--profiles", required=True)
     p.add_argument("--time-budget-s", type=float, default=480.0)
     p.add_argument("--cache-control", default="none", choices=("none", "all"))
+    p.add_argument("--graph-profiling", default="node", choices=("node", "graph"),
+                   help="graph: each engine's CUDA graph is one ncu result (fast)")
+    p.add_argument("--per-dnn", action="store_true", help="one ncu call per DNN")
     p = common(sub.add_parser("ncu-child", help=argparse.SUPPRESS))
     p.add_argument("--profiles", required=True)
     p.add_argument("--manifest", required=True)

@@ -60,6 +60,10 @@ class ProfileCommand(Command):
         parser.add_argument("--stress-gbps", type=float, metavar="G",
                             help="top bandwidth of the contention stressor (default: what one "
                                  "stream reaches alone)")
+        parser.add_argument("--raw-group-times", action="store_true",
+                            help="write the groups' own measured times; by default what a "
+                                 "whole run costs beyond them (one engine per stretch, the "
+                                 "frame's upload and download) is folded in (docs/profiler.md)")
         parser.add_argument("--plain", action="store_true",
                             help="write only the keys hax_conn's reader keeps (source, "
                                  "peak_bandwidth_source), in the shipped profiles' layout")
@@ -139,7 +143,8 @@ class ProfileCommand(Command):
                                    warmup=args.warmup, target_groups=args.groups,
                                    progress=not args.no_progress and sys.stderr.isatty(),
                                    contention=not args.no_contention,
-                                   stress_gbps=args.stress_gbps)
+                                   stress_gbps=args.stress_gbps,
+                                   fold_run_costs=not args.raw_group_times)
                 device_id = backend.device.id
         except BackendError as error:
             # One line: what failed, what is kept, how to go on. Closing the backend may fail
@@ -182,6 +187,7 @@ def _resume_command(args) -> str:
             words += [flag, str(value)]
     words += [flag for flag, on in (("--no-contention", args.no_contention),
                                     ("--plain", args.plain),
+                                    ("--raw-group-times", args.raw_group_times),
                                     ("--no-progress", args.no_progress)) if on]
     return shlex.join(words)
 

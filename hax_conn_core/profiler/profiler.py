@@ -98,7 +98,8 @@ def profile_dnns(backend, dnns: Sequence[Union[str, Any]], device=None, repeats:
                  warmup: int = 5, progress: bool = True, target_groups: int = 10,
                  contention: bool = True, stress_gbps: Optional[float] = None,
                  cache_root: Optional[Path] = None, tolerance: float = TOLERANCE,
-                 note: Optional[Callable[[str], None]] = None) -> ProfileRun:
+                 note: Optional[Callable[[str], None]] = None,
+                 fold_run_costs: bool = True) -> ProfileRun:
     """Profile ``dnns`` (ids, .prototxt paths or RuntimeModels) on the open ``backend``.
 
     ``device`` names the device description whose rules say what each accelerator runs
@@ -106,6 +107,8 @@ def profile_dnns(backend, dnns: Sequence[Union[str, Any]], device=None, repeats:
     the timing model's figure). ``contention=False`` writes flat, uncalibrated curves;
     ``stress_gbps`` is the stressor's top level (a StressorError when it cannot reach it).
     ``note`` receives each line to show (default: stderr, above the progress bar).
+    ``fold_run_costs`` (default) folds what a whole run costs beyond its groups into the group
+    times (:mod:`.folding`); False writes the groups' own times as measured.
     """
     from hax_conn_core.graph.capabilities import load_device
     from hax_conn_core.profiler.cache import MeasurementCache
@@ -168,7 +171,7 @@ def profile_dnns(backend, dnns: Sequence[Union[str, Any]], device=None, repeats:
                 bar.describe(model.name)
                 out_dnns[model.name], meta[model.name] = _profile_one(
                     backend, model, groups, accelerators, repeats, warmup, cache, bar, extra,
-                    tolerance, say, precision)
+                    tolerance, say, precision, fold_run_costs)
                 run.within_tolerance[model.name] = meta[model.name]["within_tolerance"]
         except Exception as error:
             # The device failed mid-profile (a CUDA error, a lost device): what was measured
@@ -188,12 +191,15 @@ def profile_dnns(backend, dnns: Sequence[Union[str, Any]], device=None, repeats:
         "source": (f"measured by hax-conn profile on {today}: backend {backend.name} "
                    f"{backend.version}, device {caps.id}, {precision}, median of {repeats} "
                    f"frames after {warmup} warm-up per run, in context (docs/profiler.md); "
-                   "demand_gbps from the graph's bytes estimate / measured time"),
+                   "demand_gbps from the graph's bytes estimate / measured time"
+                   + ("; group times fold the whole run's own costs (docs/profiler.md)"
+                      if fold_run_costs else "; group times as measured, nothing folded")),
         "demand_source": "graph bytes estimate (grouping.group_costs bytes_moved) / measured "
                          "in-context time",
         "profiler": {"date": today, "backend": backend.name, "backend_version": backend.version,
                      "device": caps.id, "precision": precision, "repeats": repeats,
                      "warmup": warmup, "tolerance": tolerance,
+                     "fold_run_costs": fold_run_costs,
                      "transition_ms": "split run minus the profile's prediction for it "
                                       "(docs/profiler.md)",
                      "contention": calibration.metadata(), "dnns": meta},
@@ -289,7 +295,7 @@ def _check(groups, accelerators, pairs, samples):
 
 
 def _profile_one(backend, model, groups, accelerators, repeats, warmup, cache, bar, extra,
-                 tolerance, say, precision):
+                 tolerance, say, precision, fold_run_costs=True):
     from hax_conn_core.graph.grouping import group_costs, LayerGroup
     from hax_conn_core.profiler.groups import merge_small
     from hax_conn_core.profiler.measure import group_stats, measure_runs, median_gap
@@ -330,6 +336,14 @@ def _profile_one(backend, model, groups, accelerators, repeats, warmup, cache, b
                 median, low, high = group_stats(samples[fine], g)
                 times[acc][g] = max(median, 1e-6)
                 spread[acc][g] = [round(low, 4), round(high, 4)]
+    from hax_conn_core.profiler.folding import fold, run_terms
+
+    terms = run_terms(accelerators, pairs, samples, check)
+    if fold_run_costs:
+        fold(times, spread, terms)
+        say(f"{name}: folded into the groups: "
+            + "; ".join(f"{a} times x {terms.scale[a]:.3f}, first group + "
+                        f"{terms.frame_ms[a]:.3f} ms" for a in accelerators))
     # transitions: split runs in batches, each batch with the reference run
     reference = pairs[0][0]
     wanted = []
@@ -378,6 +392,7 @@ def _profile_one(backend, model, groups, accelerators, repeats, warmup, cache, b
                                 "deviation": round((s - w) / w, 4) if w else None}
                           for acc, (s, w, _) in check.items()},
             "run_overhead_ms": round(gap, 4),
+            "folding": dict(terms.metadata(), applied=fold_run_costs),
             "merged_groups": [list(r) for r in merged],
             "transition_raw_ms": {f"{i}:{a}": round(v, 4) for (i, a), v in raw.items()}}
     return {"groups": rows}, meta
