@@ -154,6 +154,39 @@ def single_transition_variants(dnn_profile):
     return valid
 
 
+def measured_flat_profile(args, backend, names, models, pool, report, start):
+    """Run 3's own contention-free profile: each DNN alone through the executors, all groups
+    on gpu, then on dla where it can run, every group timed."""
+    from hax_conn_core.profile import profile_to_dict
+    from hax_conn_core.runtime.session import release_engines
+    from hax_conn_core.schedule import Schedule
+
+    profile, times = ranges_profile(models)
+    for name in names:
+        groups = profile.dnns[name].groups
+        sub = profile.subset([name])
+        for acc in ("gpu", "dla"):
+            assignment = tuple(acc if acc in g.time_ms else "gpu" for g in groups)
+            if acc == "dla" and "dla" not in assignment:
+                continue
+            schedule = Schedule("latency", {name: assignment},
+                                max_transitions=len(groups))
+            _, summary, medians = measure(backend, sub, schedule, {name: models[name]},
+                                          args.profile_frames, 20, pool,
+                                          fuse_groups=False)  # every group timed
+            for g, a in enumerate(assignment):
+                if a == acc:
+                    times[name][acc][g] = medians[(name, g, g, acc)]
+            report.setdefault("whole_alone_ms", {})[f"{name}:{acc}"] = \
+                summary["latency_ms"]["median"]
+    profile = flat_profile(models, times)
+    report["profile"] = profile_to_dict(profile)
+    write(args.out, report)
+    release_engines(pool)
+    log("profile measured", time.monotonic() - start)
+    return profile
+
+
 def splits(args):
     from hax_conn_core.baselines import all_baselines
     from hax_conn_core.runtime.models import load_model
@@ -167,38 +200,30 @@ def splits(args):
     report = {"pair": names, "frames": args.frames, "final_frames": args.final}
     with open_backend() as backend:
         report["backend"] = backend.describe()
-        profile, times = ranges_profile(models)
         pool = {}
-        # 1. in-context group times, each DNN alone: all gpu, then dla where it can run
-        for name in names:
-            groups = profile.dnns[name].groups
-            sub = profile.subset([name])
-            for acc in ("gpu", "dla"):
-                assignment = tuple(acc if acc in g.time_ms else "gpu" for g in groups)
-                if acc == "dla" and "dla" not in assignment:
-                    continue
-                schedule = Schedule("latency", {name: assignment},
-                                    max_transitions=len(groups))
-                _, summary, medians = measure(backend, sub, schedule, {name: models[name]},
-                                              args.profile_frames, 20, pool,
-                                              fuse_groups=False)  # every group timed
-                for g, a in enumerate(assignment):
-                    if a == acc:
-                        times[name][acc][g] = medians[(name, g, g, acc)]
-                report.setdefault("whole_alone_ms", {})[f"{name}:{acc}"] = \
-                    summary["latency_ms"]["median"]
-        profile = flat_profile(models, times)
-        from hax_conn_core.profile import profile_to_dict
+        plans = {}
+        if args.profile:
+            # the profiler's profile (its groups, contention and transitions), and the plans a
+            # bundle holds for this pair: the sweep then judges the planner's own choice
+            from hax_conn_core.profile import load_profile
+            from hax_conn_core.validation.bundle import load_bundle, PLAN_LABEL
 
-        report["profile"] = profile_to_dict(profile)
-        write(args.out, report)
-        release_engines(pool)
-        log("profile measured", time.monotonic() - start)
+            full = load_profile(args.profile)
+            profile = full.subset(names)
+            report["profile_path"] = args.profile
+            for item in load_bundle(args.schedules, full) if args.schedules else ():
+                if tuple(item.dnns) == tuple(names):
+                    plans[item.objective] = item.schedules[PLAN_LABEL]
+        else:
+            profile = measured_flat_profile(args, backend, names, models, pool, report,
+                                            start)
         # 2. candidates: baselines and every single-transition split
         for objective in args.objectives.split(","):
             start = time.monotonic()  # each objective has its own budget
             rows = {}
             candidates = {}
+            if objective in plans:
+                candidates["HaX-CoNN plan"] = plans[objective].assignments
             for baseline in all_baselines(profile, objective):
                 candidates[baseline.name] = baseline.schedule.assignments
             variants = [single_transition_variants(profile.dnns[n]) for n in names]
@@ -258,6 +283,9 @@ def main():
     parser.add_argument("--objectives", default="latency,throughput")
     parser.add_argument("--budget-s", type=float, default=200)
     parser.add_argument("--backend", default="cuda-sm", help="onnxruntime: a dry run on the CPU")
+    parser.add_argument("--profile", help="splits: the profiler's profile instead of run 3's own")
+    parser.add_argument("--schedules", help="splits with --profile: a bundle whose plans for "
+                        "the pair join the candidates")
     args = parser.parse_args()
     global BACKEND
     BACKEND = args.backend

@@ -106,6 +106,10 @@ def test_ncu_command_profiles_only_the_marked_runs():
     assert command[-2:] == ["python3", "child.py"]
     with pytest.raises(ProfileError):
         dc.ncu_command("ncu", [], "x", cache_control="some")
+    whole = " ".join(dc.ncu_command("ncu", ["child"], "x", graph_profiling="graph"))
+    assert "--graph-profiling graph" in whole and "--graph-profiling node" not in whole
+    with pytest.raises(ProfileError, match="node or graph"):
+        dc.ncu_command("ncu", [], "x", graph_profiling="kernel")
 
 
 def estimated_document(tmp_path):
