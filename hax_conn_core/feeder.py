@@ -66,8 +66,12 @@ class Feeder:
 
     def __init__(self, backend: str = "onnxruntime", device: Optional[str] = None,
                  gather_s: float = 0.1, seed: int = 0, log=None,
-                 weights: Optional[Dict[str, str]] = None):
+                 weights: Optional[Dict[str, str]] = None, freeze_gc: bool = False):
         self.backend_name, self.device, self.gather_s, self.seed = backend, device, gather_s, seed
+        #: After each schedule took effect (models loaded, engines built), freeze what the
+        #: process holds out of the garbage collector's generations (runtime/gc_pause.py):
+        #: for a process that owns its collector, as the ROS executables do.
+        self.freeze_gc = freeze_gc
         #: DNN -> its weights file (.caffemodel / .onnx); DNNs not named run seeded weights.
         self.weights: Dict[str, str] = dict(weights or {})
         # Anything with info/warning/error (a logging.Logger, an rclpy node's logger).
@@ -283,6 +287,10 @@ class Feeder:
             for name in [n for n in self._pending if n not in models]:
                 del self._pending[name]
             self._flushed = True  # a swap closes the previous epoch
+        if self.freeze_gc:
+            from hax_conn_core.runtime.gc_pause import freeze_startup_objects
+
+            freeze_startup_objects()
         self.log.info(f"running {', '.join(schedule.assignments)} from frame-set {start}")
 
     def _submit(self) -> None:

@@ -122,6 +122,7 @@ class Postprocessor:
         self._where = f"{dnn}: outputs"
         self.labels: Tuple[str, ...] = () if config.labels is None or config.kind == RAW \
             else read_labels(config.labels, self._where)
+        self._checked: Optional[Tuple] = None  # the output shapes last found to fit
 
     def check(self, output_shapes: Mapping[str, Sequence[int]]) -> None:
         """ConfigError unless the config fits outputs of these shapes (name -> shape)."""
@@ -144,18 +145,33 @@ class Postprocessor:
     def __call__(self, outputs: Mapping[str, Any]) -> PostprocessResult:
         """The DNN's outputs (name -> array, the graph's output order) -> its result."""
         arrays = {name: np.asarray(value) for name, value in outputs.items()}
-        self.check({name: array.shape for name, array in arrays.items()})
+        shapes = tuple((name, array.shape) for name, array in arrays.items())
+        if shapes != self._checked:  # a model's output shapes do not change frame to frame
+            self.check(dict(shapes))
+            self._checked = shapes
         if self.config.kind == RAW:
             return RawOutputs(tuple(
                 OutputTensor(name=name, shape=tuple(int(d) for d in array.shape),
                              data=np.ascontiguousarray(array, np.float32).reshape(-1))
                 for name, array in arrays.items()))
         scores = np.asarray(next(iter(arrays.values())), np.float32).reshape(-1)
-        # Stable sort of the negated scores: best first, equal scores by lower index.
-        best = np.argsort(-scores, kind="stable")[:self.config.top_k]
+        best = top_k(scores, self.config.top_k)
         return ClassifyResult(class_ids=tuple(int(i) for i in best),
                               scores=tuple(float(scores[i]) for i in best),
                               names=tuple(self.labels[i] for i in best) if self.labels else ())
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores, best first, equal scores by lower index: the first
+    ``k`` of a stable sort of the negated scores, without sorting all of them."""
+    if k >= scores.size:
+        return np.argsort(-scores, kind="stable")[:k]
+    threshold = np.partition(scores, scores.size - k)[scores.size - k]  # the k-th best
+    # every score at or above it (ties at the threshold included), then the stable order
+    candidates = np.flatnonzero(scores >= threshold)
+    if candidates.size < k:  # NaN among the best (it compares false): sort them all
+        return np.argsort(-scores, kind="stable")[:k]
+    return candidates[np.argsort(-scores[candidates], kind="stable")][:k]
 
 
 def make_postprocessor(entry: Optional[Mapping[str, Any]], dnn: str,

@@ -118,10 +118,15 @@ def spin(nodes, context=None, threads: Optional[int] = None, executor: str = "si
     then destroy them. A signal is a normal end."""
     from rclpy.executors import ExternalShutdownException
 
+    from hax_conn_core.runtime.gc_pause import freeze_startup_objects
+
     executor = make_executor(executor, context, threads)
     try:
         for node in nodes:
             executor.add_node(node)
+        # Everything made at start-up (the nodes, rclpy's types) leaves the collector's
+        # generations: a full collection in the frame loop walks only what the loop made.
+        freeze_startup_objects()
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -91,7 +91,8 @@ class ExecutorNode(Node):
         weights = {dnn: value(f"{dnn}.weights").value for dnn in names
                    if value(f"{dnn}.weights").value}
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
-                                       log=self.get_logger(), weights=weights)
+                                       log=self.get_logger(), weights=weights,
+                                       freeze_gc=True)  # the process is ours (gc_pause.py)
         if self._feeder.weights != weights:  # the process's other executor came first
             self.get_logger().warning(f"weights {weights} differ from the other executor's "
                                       f"{self._feeder.weights}, which the shared runtime uses")

@@ -117,6 +117,9 @@ class RunCommand(Command):
         try:
             runtime = Runtime(backend, profile, schedule, models, precision=args.precision)
             with runtime, _progress(args.frames + warmup, quiet=args.json) as advance:
+                from hax_conn_core.runtime.gc_pause import freeze_startup_objects
+
+                freeze_startup_objects()  # engines built; see runtime/gc_pause.py
                 measured = measure(runtime, args.frames, warmup, args.seed, progress=advance)
         except KeyboardInterrupt:
             done = runtime.completed if runtime is not None else 0

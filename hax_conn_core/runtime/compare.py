@@ -40,6 +40,9 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
     latency_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
     per_frame_set_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
     labels = list(schedules)
+    from hax_conn_core.runtime.gc_pause import freeze_startup_objects
+
+    freeze_startup_objects()  # the engines are built: no full collection walks them mid-round
     try:
         for r in range(rounds):
             for label in labels[r % len(labels):] + labels[:r % len(labels)]:

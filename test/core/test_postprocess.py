@@ -65,6 +65,28 @@ def test_bad_settings_are_one_config_error(entry, message):
         make_postprocessor(entry, "net")
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_top_k_equals_the_first_k_of_a_stable_full_sort(seed):
+    from hax_conn_core.postprocess import top_k
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 1200))
+    # few distinct values, so that ties at the k-th best are common; NaN and infinities too
+    scores = rng.integers(0, 6, n).astype(np.float32)
+    for special in (np.nan, np.inf, -np.inf):
+        scores[rng.random(n) < 0.02] = special
+    for k in (1, 5, n // 2 + 1, n):
+        want = np.argsort(-scores, kind="stable")[:k]
+        assert list(top_k(scores, k)) == list(want), (n, k)
+
+
+def test_a_new_output_shape_is_checked_again():
+    post = make_postprocessor({"top_k": 8}, "net")
+    post({"prob": _scores(10)})
+    with pytest.raises(ConfigError, match="top_k 8 exceeds the 5 classes"):
+        post({"prob": _scores(5)})
+
+
 def test_top_k_above_the_class_count_is_refused():
     post = make_postprocessor({"top_k": 11}, "net")
     with pytest.raises(ConfigError, match=r"top_k 11 exceeds the 10 classes of output 'prob' "
