@@ -9,7 +9,13 @@ docs/runtime-cuda-sm.md.
 
     PYTHONPATH=. python3 scripts/device_overhead_probe.py \\
         --profile profiles/emulated-h200_12.json --bundle docs/bench/bundles/emulated-h200 \\
-        --out $OUT/probe.json [--fused-only] [--staging both|on|off]
+        --out $OUT/probe.json [--fused-only] [--staging both|on|off] \\
+        [--dnns a,b --model a.onnx --model b.onnx] [--skip-breakdown]
+
+``--dnns`` names the pair (default googlenet,resnet101; users' models by ``--model PATH``, as
+hax-conn takes them): each DNN alone on ``gpu``, fused and one engine per group, then both on
+``gpu`` at once (the lockstep order interleaves them group by group, so one engine per group
+whatever ``fuse`` says), then the bundle's latency plan where it has one for the pair.
 
 The JSON is rewritten after every case (a run cut short keeps what it measured).
 """
@@ -21,6 +27,7 @@ import contextlib
 import json
 import statistics
 import time
+from pathlib import Path
 
 PATHS = {"off": False, "on": True}  # report key -> the backend's `staging` setting
 
@@ -94,6 +101,11 @@ def main() -> None:
                         help="which host path(s) of cuda-sm to measure (both: off, then on)")
     parser.add_argument("--fused-only", action="store_true",
                         help="leave out the one-engine-per-group cases (fewer engines to build)")
+    parser.add_argument("--dnns", default="googlenet,resnet101", help="the pair, 'a,b'")
+    parser.add_argument("--model", action="append", default=[],
+                        help="a users' model file (.onnx / .prototxt) named in --dnns by its stem")
+    parser.add_argument("--skip-breakdown", action="store_true",
+                        help="leave out the host round trip and the one-engine breakdown")
     args = parser.parse_args()
 
     import numpy as np
@@ -107,9 +119,13 @@ def main() -> None:
     from hax_conn_core.runtime.session import Runtime
     from hax_conn_core.schedule import Schedule, load_schedule
 
+    from hax_conn_core.graph.resolve import register_model
+
+    for path in args.model:
+        register_model(path)
     profile = load_profile(args.profile)
-    report = {"cases": [], "paths": {}}
-    names = ["googlenet", "resnet101"]
+    report = {"cases": [], "paths": {}, "dnns": args.dnns}
+    names = [n.strip() for n in args.dnns.split(",") if n.strip()]
     models = {n: load_model(n) for n in names}
     fuses = (True,) if args.fused_only else (True, False)
 
@@ -140,7 +156,7 @@ def main() -> None:
         save()
 
     paths = list(PATHS) if args.staging == "both" else [args.staging]
-    frame = np.random.default_rng(0).standard_normal(models["googlenet"].input_shape,
+    frame = np.random.default_rng(0).standard_normal(models[names[0]].input_shape,
                                                      dtype=np.float32)
     # Both backends open at once (two sets of partitions on the card, one working at a time),
     # so that each case is measured on both paths back to back.
@@ -149,6 +165,8 @@ def main() -> None:
             "cuda-sm", device=device_with_staging(PATHS[path])).open()) for path in paths}
         for path, backend in backends.items():
             info = report["paths"][path] = {"describe": backend.describe()}
+            if args.skip_breakdown:
+                continue
             times = []
             for _ in range(200):
                 t0 = time.perf_counter()
@@ -157,19 +175,22 @@ def main() -> None:
                 times.append((time.perf_counter() - t0) * 1e3)
             info["host_round_trip_ms"] = median_after(times, 20)
             print(path, "host round trip", info["host_round_trip_ms"], flush=True)
-            info["breakdown_googlenet_gpu"] = breakdown(backend, models["googlenet"], frame,
-                                                        args.frames + args.warmup, args.warmup)
-            print(path, "breakdown", json.dumps(info["breakdown_googlenet_gpu"]), flush=True)
+            info[f"breakdown_{names[0]}_gpu"] = breakdown(backend, models[names[0]], frame,
+                                                          args.frames + args.warmup, args.warmup)
+            print(path, "breakdown", json.dumps(info[f"breakdown_{names[0]}_gpu"]), flush=True)
             save()
         cases = []
         for name in names:
             groups = len(profile.dnns[name].groups)
             sched = Schedule("latency", {name: ("gpu",) * groups})
             cases += [(f"{name} gpu-only", sched, [name], fuse) for fuse in fuses]
+        pair = "+".join(names)
         both = Schedule("latency", {n: ("gpu",) * len(profile.dnns[n].groups) for n in names})
-        cases.append(("googlenet+resnet101 gpu-only", both, names, True))
-        plan = load_schedule(f"{args.bundle}/googlenet-resnet101.latency.hax-conn.json")
-        cases += [("googlenet+resnet101 hax-conn", plan, names, fuse) for fuse in fuses]
+        cases.append((f"{pair} gpu-only", both, names, True))
+        plan_file = Path(args.bundle) / f"{'-'.join(names)}.latency.hax-conn.json"
+        if plan_file.exists():
+            plan = load_schedule(plan_file)
+            cases += [(f"{pair} hax-conn", plan, names, fuse) for fuse in fuses]
         for label, sched, subset, fuse in cases:
             for path, backend in backends.items():
                 measure(backend, path, label, sched, subset, fuse)
@@ -189,8 +210,10 @@ def print_comparison(report) -> None:
               f"{case['latency_ms']:.3f} | {old.get('direct_ms', float('nan')):.3f} -> "
               f"{case['direct_ms']:.3f} | {case['event_busy_ms']}")
     for path, info in report["paths"].items():
-        print(path, "round trip", round(info["host_round_trip_ms"], 3), "breakdown",
-              {k: round(v, 3) for k, v in info["breakdown_googlenet_gpu"].items()})
+        for key, value in info.items():
+            if key.startswith("breakdown_"):
+                print(path, "round trip", round(info["host_round_trip_ms"], 3), key,
+                      {k: round(v, 3) for k, v in value.items()})
 
 
 if __name__ == "__main__":

@@ -93,13 +93,14 @@ def ranges_profile(models, device="emulated-h200"):
 def measure(backend, profile, schedule, models, frames, warmup, pool, seed=0,
             fuse_groups=True):
     from hax_conn_core.runtime.measure import seeded_frames
+    from hax_conn_core.runtime.plan import frames_in_flight
     from hax_conn_core.runtime.results import group_medians, summarize
     from hax_conn_core.runtime.session import Runtime
 
     with Runtime(backend, profile, schedule, models, pool=pool,
                  fuse_groups=fuse_groups) as runtime:
         results = runtime.run(list(seeded_frames(models, frames + warmup, seed)))
-    summary = summarize(results, warmup)
+    summary = summarize(results, warmup, frames_in_flight(schedule))
     value = (summary["ms_per_frame_set"] if schedule.objective == "throughput"
              else summary["latency_ms"]["median"])
     return value, summary, group_medians(results, warmup)

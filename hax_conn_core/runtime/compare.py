@@ -6,9 +6,10 @@ order that rotates from round to round, so that drift of the machine (heat, othe
 on all of them alike. Each round gives one figure per schedule (the median frame-set latency,
 or the time per frame-set for throughput); the result is the median over rounds with the
 spread (min and max) beside it: a difference inside the spread is a tie (docs/runtime.md).
-Both figures of every round are kept too (``latency_rounds_ms``, ``ms_per_frame_set_rounds``),
-whatever the objective, for reports that show latency and frame-sets/s side by side
-(``hax-conn validate``).
+Both figures of every round are kept too (``latency_rounds_ms``,
+``ms_per_frame_set_rounds``, and the run's average time per frame-set, stalls included,
+``mean_ms_per_frame_set_rounds``: results.summarize), whatever the objective, for reports
+that show latency and frame-sets/s side by side (``hax-conn validate``).
 
 ``direct_ms`` is the bare-engine reference of the lockstep-overhead bench: the same engines of
 a plan called one after another from the calling thread, no executors.
@@ -22,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 from hax_conn_core.errors import BackendError
 from hax_conn_core.runtime.measure import seeded_frames
+from hax_conn_core.runtime.plan import frames_in_flight
 from hax_conn_core.runtime.session import release_engines, Runtime
 
 
@@ -39,6 +41,7 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
     per_round: Dict[str, List[float]] = {label: [] for label in schedules}
     latency_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
     per_frame_set_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
+    mean_rounds: Dict[str, List[float]] = {label: [] for label in schedules}
     labels = list(schedules)
     from hax_conn_core.runtime.gc_pause import freeze_startup_objects
 
@@ -49,7 +52,7 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
                 runtime = runtimes[label]
                 batch = list(seeded_frames(models_of(runtime), frames + warmup, seed + r))
                 results = runtime.run(batch)
-                summary = summarize(results, warmup)
+                summary = summarize(results, warmup, frames_in_flight(runtime.schedule))
                 if summary["failed_frame_sets"]:
                     first = next(e["first_error"] for e in summary["dnns"].values()
                                  if e["first_error"])
@@ -60,6 +63,7 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
                     else summary["latency_ms"]["median"])
                 latency_rounds[label].append(summary["latency_ms"]["median"])
                 per_frame_set_rounds[label].append(summary["ms_per_frame_set"])
+                mean_rounds[label].append(summary["mean_ms_per_frame_set"])
                 if progress:
                     progress(label, r)
     finally:
@@ -70,7 +74,8 @@ def compare_schedules(backend, profile, schedules: Mapping[str, Any], models: Ma
                     "max_ms": max(values), "rounds_ms": values,
                     "objective": schedules[label].objective,
                     "latency_rounds_ms": latency_rounds[label],
-                    "ms_per_frame_set_rounds": per_frame_set_rounds[label]}
+                    "ms_per_frame_set_rounds": per_frame_set_rounds[label],
+                    "mean_ms_per_frame_set_rounds": mean_rounds[label]}
             for label, values in per_round.items()}
 
 

@@ -43,11 +43,12 @@ def measure(runtime, frames: int, warmup: int = 0, seed: int = 0,
             progress: Optional[Callable[[int], None]] = None) -> Measurement:
     """Run ``frames`` frame-sets (plus ``warmup`` first, left out of the summary) through the
     started ``runtime`` under its current schedule."""
+    from hax_conn_core.runtime.plan import frames_in_flight
     from hax_conn_core.simulator import simulate
 
     plan = runtime.plan
     results = runtime.run(seeded_frames(plan.models, frames + warmup, seed), progress=progress)
-    summary = summarize(results, warmup)
+    summary = summarize(results, warmup, frames_in_flight(plan.schedule))
     summary["objective"] = plan.schedule.objective
     return Measurement(
         results=results, summary=summary,

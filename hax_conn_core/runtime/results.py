@@ -76,12 +76,18 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(clean, q)) if clean else math.nan
 
 
-def summarize(results: Sequence[FrameSetResult], warmup: int = 0) -> Dict[str, Any]:
-    """Medians, p95 and p99 of frame-set and per-DNN latency, frame-sets per second, errors.
+def summarize(results: Sequence[FrameSetResult], warmup: int = 0,
+              frames_in_flight: Optional[int] = None) -> Dict[str, Any]:
+    """Medians, p95 and p99 of frame-set and per-DNN latency, the time per frame-set, errors.
 
-    The first ``warmup`` frame-sets are left out. Frame-sets per second: completions over the
-    time between the first and the last completion measured (a long run of back-to-back
-    frame-sets, as docs/timing-model.md defines the throughput figure).
+    The first ``warmup`` frame-sets are left out. The time per frame-set is measured as
+    docs/timing-model.md defines it, the median over a long run of back-to-back frame-sets:
+    with ``D = frames_in_flight`` in flight, frame-sets finish in bursts of up to ``D``, so each
+    completion's figure is the time since the completion ``D`` before it, over ``D``
+    (``ms_per_frame_set``; a stall moves ``D`` of these, not the median). Without
+    ``frames_in_flight`` it is the run's average. The run's average, completions over the time
+    between the first and the last, is kept beside it (``mean_ms_per_frame_set``): it holds
+    the stalls, which is what a long stream's rate sees.
     """
     kept = sorted(results, key=lambda r: r.index)[warmup:]
     latencies = [r.latency_ms for r in kept if r.ok]
@@ -92,13 +98,19 @@ def summarize(results: Sequence[FrameSetResult], warmup: int = 0) -> Dict[str, A
         "dnns": {},
     }
     finishes = sorted(r.finished_s for r in kept)
-    if len(finishes) >= 2 and finishes[-1] > finishes[0]:
-        per = (finishes[-1] - finishes[0]) * 1e3 / (len(finishes) - 1)
-        out["ms_per_frame_set"] = per
-        out["frame_sets_per_s"] = 1e3 / per
-    else:
-        out["ms_per_frame_set"] = math.nan
-        out["frame_sets_per_s"] = math.nan
+    mean = (math.nan if len(finishes) < 2 or finishes[-1] <= finishes[0]
+            else (finishes[-1] - finishes[0]) * 1e3 / (len(finishes) - 1))
+    per = mean
+    if frames_in_flight is not None and not math.isnan(mean):
+        d = int(frames_in_flight)
+        if d < 1:
+            raise ValueError(f"frames_in_flight must be at least 1, got {frames_in_flight}")
+        spans = [(finishes[k] - finishes[k - d]) * 1e3 / d for k in range(d, len(finishes))]
+        if spans:
+            per = float(np.median(spans))
+    out["ms_per_frame_set"] = per
+    out["mean_ms_per_frame_set"] = mean
+    out["frame_sets_per_s"] = 1e3 / per if per > 0 else math.nan
     names: List[str] = []
     for r in kept:
         names.extend(n for n in r.results if n not in names)
