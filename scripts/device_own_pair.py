@@ -13,7 +13,9 @@ Steps, each through the same commands a user runs (``hax-conn profile``, ``hax-c
    (scripts/device_own_models.py's ``export``: BatchNorm statistics from one random batch,
    the TorchScript exporter, opset 17);
 2. ``hax-conn profile --backend cuda-sm --device emulated-h200 --model A.onnx --model B.onnx``;
-3. ``hax-conn validate --write-schedules``: the plan and the four baselines, both objectives;
+3. ``hax-conn validate --write-schedules``: the plan and the four baselines, both objectives
+   (the GPU machine has no z3: plan here first with ``--profile P --schedules BUNDLE`` given,
+   which skip steps 2 and 3);
 4. ``hax-conn validate --schedules`` on cuda-sm: predicted against measured, and the gains.
 """
 
@@ -40,6 +42,9 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--max-transitions", type=int, default=1)
+    parser.add_argument("--profile", help="a profile of these models made before: skip step 2")
+    parser.add_argument("--schedules", help="a bundle planned before (on a machine with z3): "
+                        "skip step 3")
     args = parser.parse_args(argv)
 
     from device_own_models import export, make_models
@@ -64,11 +69,13 @@ def main(argv=None) -> int:
         paths.append(str(path))
         print(f"device_own_pair: exported {path} ({source})", file=sys.stderr, flush=True)
     models = [w for p in paths for w in ("--model", p)]
-    profile = str(out / f"{args.device}_{'_'.join(names)}.json")
-    bundle = str(out / "bundle")
+    profile = args.profile or str(out / f"{args.device}_{'_'.join(names)}.json")
+    bundle = args.schedules or str(out / "bundle")
     steps = [
+        None if args.profile else
         ["profile", "--backend", args.backend, "--device", args.device, *models,
          "--out", profile, "--no-progress"],
+        None if args.schedules else
         ["validate", "--profile", profile, *models, "--dnns", ",".join(names),
          "--max-transitions", str(args.max_transitions), "--write-schedules", bundle],
         ["validate", "--profile", profile, *models, "--backend", args.backend,
@@ -78,7 +85,7 @@ def main(argv=None) -> int:
          "--record-command", "PYTHONPATH=. python3 scripts/device_own_pair.py "
          + " ".join(sys.argv[1:] if argv is None else argv)],
     ]
-    for step in steps:
+    for step in filter(None, steps):
         started = time.monotonic()
         print(f"device_own_pair: hax-conn {' '.join(step)}", file=sys.stderr, flush=True)
         status = hax_conn(step)

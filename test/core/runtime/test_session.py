@@ -274,3 +274,57 @@ def test_the_runtime_refuses_frames_before_it_starts_and_after_it_closes():
             assert runtime.get_result(30).ok
         with pytest.raises(ConfigError, match="not started"):
             runtime.submit(next(seeded_frames(models, 1)))
+
+
+class AsyncBackend(FlakyBackend):
+    """Engines whose launches finish a little after ``run`` returns, as on a GPU (the CPU
+    backend's are done at once), so that the collector thread, not the executor, waits for
+    them and copies the outputs."""
+
+    def _build_impl(self, spec, slots, inputs_from):
+        from hax_conn_core.runtime.backends.base import HostEvent, Launch
+
+        engine = super()._build_impl(spec, slots, inputs_from)
+        real = engine._run_impl
+
+        def later(inputs, slot, wait_for):
+            launch = real(inputs, slot, wait_for)
+            done = HostEvent()
+            threading.Timer(0.002, done.set).start()
+            return Launch(launch.outputs, done, launch._elapsed)
+
+        engine._run_impl = later
+        return engine
+
+
+@pytest.mark.parametrize("objective", ["latency", "throughput"])
+def test_launches_that_finish_later_are_all_collected_and_a_late_fault_stays_in_its_frame(
+        objective):
+    models = {name: tiny_model(name, TINY[name]) for name in ("chain", "residual")}
+    profile = profile_for(models)
+    chain_groups = profile.dnns["chain"].groups
+    schedule = Schedule(objective, {
+        "chain": alternating(len(chain_groups), "gpu"),
+        "residual": ("dla",) * len(profile.dnns["residual"].groups)},
+        frames_in_flight=2, max_transitions=len(chain_groups))
+    last = chain_groups[-1].layers[0]  # the chain's last segment fails in frame-set 2
+    frames = list(seeded_frames(models, 5))
+    with AsyncBackend(last, {2}, device=UNFUSED) as backend, \
+            Runtime(backend, profile, schedule, models) as runtime:
+        results = []
+        for frame_set in frames:  # with deadlines: a launch never collected fails, not hangs
+            runtime.submit(frame_set, timeout_s=30)
+            while runtime.completed > len(results):
+                results.append(runtime.get_result(timeout_s=30))
+        runtime.flush()
+        results += [runtime.get_result(timeout_s=30) for _ in range(len(frames) - len(results))]
+        results.sort(key=lambda r: r.index)
+        segments = {name: len(runtime.plan.segments[name]) for name in models}
+    assert [r.results["residual"].ok for r in results] == [True] * 5
+    assert [r.results["chain"].ok for r in results] == [True, False, True, True, True]
+    assert "injected fault" in results[1].results["chain"].error
+    good = [results[i] for i in (0, 2, 3, 4)]
+    check_equal_to_whole(models, good, [frames[i] for i in (0, 2, 3, 4)])
+    for result in good:  # every segment's time kept
+        for name, count in segments.items():
+            assert len([t for t in result.timings if t.dnn == name]) == count, name
