@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", help="a profile of these models made before: skip step 2")
     parser.add_argument("--schedules", help="a bundle planned before (on a machine with z3): "
                         "skip step 3")
+    parser.add_argument("--export-only", action="store_true", help="step 1 alone")
     args = parser.parse_args(argv)
 
     from device_own_models import export, make_models
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
         path.write_bytes(export(build, (1, 3, 224, 224)))
         paths.append(str(path))
         print(f"device_own_pair: exported {path} ({source})", file=sys.stderr, flush=True)
+    if args.export_only:
+        return 0
     models = [w for p in paths for w in ("--model", p)]
     profile = args.profile or str(out / f"{args.device}_{'_'.join(names)}.json")
     bundle = args.schedules or str(out / "bundle")

@@ -18,7 +18,11 @@ warm-up of:
 
 beside the simulator's start and finish of the same groups. ``--alone`` also runs each DNN of
 a schedule by itself with its assignment (the same steps, no other executor busy), to tell
-what the other executor's work costs from what the DNN's own does.
+what the other executor's work costs from what the DNN's own does. ``--cprofile FILE`` adds
+where the host time goes, by own time: per thread on Python 3.11 (checked here, onnxruntime),
+one profiler for every thread on 3.12 and later, where cProfile allows only one at a time
+(the GPU machine's Python; this path has not run there yet: the first try, per thread, was
+refused by 3.12 and spent the session's device time).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -36,7 +41,7 @@ def median_keys(samples):
     return {key: round(statistics.median(values), 4) for key, values in sorted(samples.items())}
 
 
-def run_case(backend, profile, schedule, models, frames, warmup, cuda=True):
+def run_case(backend, profile, schedule, models, frames, warmup, cuda=True, cprofile=None):
     import numpy as np
 
     from hax_conn_core.runtime.measure import seeded_frames
@@ -74,6 +79,29 @@ def run_case(backend, profile, schedule, models, frames, warmup, cuda=True):
     sub = profile.subset(list(schedule.assignments))
     runtime = Runtime(backend, sub, schedule, {n: models[n] for n in schedule.assignments})
     backend.from_host, backend.to_host = from_host, to_host
+    profilers = {}
+    if cprofile and sys.version_info >= (3, 12):
+        # cProfile on sys.monitoring: one profiler at a time, and it sees every thread
+        import cProfile
+
+        profilers["all threads"] = cProfile.Profile()
+        profilers["all threads"].enable()
+    elif cprofile:  # before 3.12 cProfile sees only the thread that enables it
+        import cProfile
+
+        def profiled(loop, name):
+            def run(*args):
+                profiler = cProfile.Profile()
+                profilers[f"{name} {threading.current_thread().name}"] = profiler
+                profiler.enable()
+                try:
+                    loop(*args)
+                finally:
+                    profiler.disable()
+            return run
+
+        runtime._executor_loop = profiled(runtime._executor_loop, "executors")
+        runtime._collector_loop = profiled(runtime._collector_loop, "collector")
     try:
         runtime.start()
         plan = runtime.plan
@@ -147,6 +175,18 @@ def run_case(backend, profile, schedule, models, frames, warmup, cuda=True):
     finally:
         backend.from_host, backend.to_host = original_from_host, original_to_host
         runtime.close()
+        if "all threads" in profilers:
+            profilers["all threads"].disable()
+        if cprofile:
+            import io
+            import pstats
+
+            with open(cprofile, "a") as handle:
+                for name, profiler in profilers.items():
+                    text = io.StringIO()
+                    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+                    handle.write(f"===== {'+'.join(schedule.assignments)} {name}\n"
+                                 f"{text.getvalue()}\n")
 
 
 def main() -> None:
@@ -158,6 +198,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--alone", action="store_true")
+    parser.add_argument("--cprofile", help="append per-thread cProfile tables (by own time) "
+                        "of the executors and the collector to this file")
     parser.add_argument("--backend", default="cuda-sm",
                         help="onnxruntime: a CPU dry run of the host steps (no GPU times)")
     args = parser.parse_args()
@@ -190,7 +232,8 @@ def main() -> None:
                 freeze_startup_objects()
                 report["cases"][label] = run_case(backend, profile, case, models,
                                                   args.frames, args.warmup,
-                                                  cuda=args.backend == "cuda-sm")
+                                                  cuda=args.backend == "cuda-sm",
+                                                  cprofile=args.cprofile)
                 print(label, json.dumps(report["cases"][label]["measured_median_ms"]),
                       flush=True)
                 Path(args.out).write_text(json.dumps(report, indent=1))
