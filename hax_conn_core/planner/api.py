@@ -173,7 +173,9 @@ def plan(profile: Profile, objective: str = "latency", max_transitions: int = 1,
                    rlimit_per_check=rlimit_per_check, rlimit_total=rlimit_total)
     outcome, nested, space, asked, proving, totals = _search(
         max_transitions=max_transitions, deadline=deadline, **options)
-    import z3
+    from hax_conn_core.planner.formulation import import_z3
+
+    z3 = import_z3()
 
     solver_info: Dict[str, Any] = {
         "name": "z3", "version": z3.get_version_string(), "status": outcome.status,

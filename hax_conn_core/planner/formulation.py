@@ -137,13 +137,26 @@ class _Partners:
         return 1.0 if best == math.inf else best
 
 
+def import_z3():
+    """The z3 module, or a SetupError saying how to get it (or to plan elsewhere)."""
+    try:
+        import z3
+    except ImportError as error:
+        from hax_conn_core.errors import SetupError
+
+        raise SetupError(
+            f"planning needs the z3-solver package, which does not import here ({error}): "
+            "pip install z3-solver, or plan on a machine that has it and bring the schedules "
+            "(hax-conn run --schedule S.json; hax-conn validate --schedules DIR)") from None
+    return z3
+
+
 class Formulation:
     """A Z3 solver holding the model; each check adds its bound under a fresh literal."""
 
     def __init__(self, profile: Profile, objective: str, max_transitions: int,
                  frames_in_flight: int, seed: int = 0, deadline: Optional[float] = None):
-        import z3
-
+        z3 = import_z3()
         self._deadline = deadline  # time.monotonic(): past it, building leaves out the cuts
         if objective not in ("latency", "throughput"):
             raise InternalError(f"unknown objective {objective!r}")
