@@ -198,9 +198,20 @@ def device_ids(directory: Optional[Path] = None) -> Tuple[str, ...]:
 MAX_YAML_DEPTH = 32
 
 
-def _read_yaml(path: Path) -> Dict[str, Any]:
-    import yaml
+def _yaml():
+    """PyYAML, or a SetupError saying what reads it and how to get it."""
+    try:
+        import yaml
+    except ImportError as error:
+        from hax_conn_core.errors import SetupError
 
+        raise SetupError(f"reading device descriptions (config/devices/*.yaml) needs PyYAML, "
+                         f"which does not import here ({error}): pip install PyYAML") from None
+    return yaml
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    yaml = _yaml()
     from hax_conn_core.jsonpath import read_text
 
     text = read_text(path, ConfigError, "device description")
@@ -220,7 +231,7 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
 
 def _check_yaml_depth(path: Path, text: str) -> None:
     """Refuse nesting deeper than MAX_YAML_DEPTH before PyYAML's recursive composer sees it."""
-    import yaml
+    yaml = _yaml()
 
     depth = 0
     try:

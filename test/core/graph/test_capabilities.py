@@ -111,3 +111,14 @@ def test_unknown_device_lists_known_ones():
         resolve_device("tx2")
     with pytest.raises(ConfigError, match=r"has no accelerator 'npu'"):
         resolve_device("xavier-agx").accelerator("npu")
+
+
+def test_without_pyyaml_a_device_description_is_one_setup_error(monkeypatch):
+    import sys
+
+    from hax_conn_core.errors import SetupError
+    from hax_conn_core.graph.capabilities import device_dir, load_device
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` raises ImportError
+    with pytest.raises(SetupError, match=r"device descriptions.*pip install PyYAML"):
+        load_device(device_dir() / "orin-agx.yaml")
