@@ -199,15 +199,9 @@ MAX_YAML_DEPTH = 32
 
 
 def _yaml():
-    """PyYAML, or a SetupError saying what reads it and how to get it."""
-    try:
-        import yaml
-    except ImportError as error:
-        from hax_conn_core.errors import SetupError
+    from hax_conn_core.imports import required
 
-        raise SetupError(f"reading device descriptions (config/devices/*.yaml) needs PyYAML, "
-                         f"which does not import here ({error}): pip install PyYAML") from None
-    return yaml
+    return required("yaml", "PyYAML", "reading device descriptions (config/devices/*.yaml)")
 
 
 def _read_yaml(path: Path) -> Dict[str, Any]:

@@ -139,16 +139,11 @@ class _Partners:
 
 def import_z3():
     """The z3 module, or a SetupError saying how to get it (or to plan elsewhere)."""
-    try:
-        import z3
-    except ImportError as error:
-        from hax_conn_core.errors import SetupError
+    from hax_conn_core.imports import required
 
-        raise SetupError(
-            f"planning needs the z3-solver package, which does not import here ({error}): "
-            "pip install z3-solver, or plan on a machine that has it and bring the schedules "
-            "(hax-conn run --schedule S.json; hax-conn validate --schedules DIR)") from None
-    return z3
+    return required("z3", "z3-solver", "planning", instead="plan on a machine that has it and "
+                    "bring the schedules (hax-conn run --schedule S.json; hax-conn validate "
+                    "--schedules DIR)")
 
 
 class Formulation:

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hax_conn_core.errors import BackendError, ModelError, SetupError
+from hax_conn_core.errors import BackendError, ModelError
 
 Shape = Tuple[int, ...]
 #: Nodes never folded even with constant inputs: their value differs run to run.
@@ -38,12 +38,9 @@ MAX_PASSES = 64
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError as error:
-        raise SetupError(f"onnx is not installed; imported models need it (pip install onnx) "
-                         f"({error})") from None
-    return onnx
+    from hax_conn_core.imports import required
+
+    return required("onnx", "onnx", "an imported ONNX model")
 
 
 def _attr(node, name: str, default=None):
