@@ -90,6 +90,7 @@ class Feeder:
         self.schedule = self.profile = None
         self.runtime = self._backend = None
         self._models: Dict[str, Any] = {}
+        self._shapes: Dict[str, Tuple[int, ...]] = {}  # the models' input shapes, read once
         self._in_flight = 0
         # A submission (inline or the feeder thread's) or a swap is under way; and whether the
         # runtime was flushed since the last frame-set submitted.
@@ -146,7 +147,7 @@ class Feeder:
         offered = time.perf_counter()
         with self._cond:
             for dnn in dnns:
-                stats = self._stats.setdefault(dnn, DnnStats())
+                stats = self._stats_of(dnn)
                 stats.received += 1
                 if dnn in self._pending:
                     stats.dropped += 1
@@ -284,6 +285,7 @@ class Feeder:
         with self._cond:
             self._labels[self.runtime.plan.schedule_id] = label
             self.schedule, self.profile, self._models = schedule, profile, models
+            self._shapes = {name: tuple(model.input_shape) for name, model in models.items()}
             for name in [n for n in self._pending if n not in models]:
                 del self._pending[name]
             self._flushed = True  # a swap closes the previous epoch
@@ -312,7 +314,7 @@ class Feeder:
         hops = {"preprocess": time.perf_counter()}  # one per frame-set, shared by its DNNs
         made = {}  # (image, input shape) -> array: DNNs fed one camera image share it
         for name, (image, tag, offered) in taken.items():
-            shape = tuple(self._models[name].input_shape)
+            shape = self._shapes[name]
             try:
                 key = (id(image), shape)
                 if key not in made:  # engines only read their inputs: one array serves all
@@ -321,7 +323,7 @@ class Feeder:
                 tags[name] = (tag, offered, hops)
             except HaxConnError as error:
                 with self._cond:
-                    stats = self._stats.setdefault(name, DnnStats())
+                    stats = self._stats_of(name)
                     stats.frame_errors += 1
                     stats.last_error = str(error)
                 self.log.warning(f"frame refused: {error}")
@@ -358,30 +360,42 @@ class Feeder:
         if self._pending or self._wanted is not None or self._stop.is_set():
             self._cond.notify_all()
 
+    def _stats_of(self, name: str) -> DnnStats:
+        """``name``'s figures, made on first use: not a DnnStats and its deque built on every
+        call to be dropped, as ``setdefault(name, DnnStats())`` alone would."""
+        stats = self._stats.get(name)
+        if stats is None:
+            stats = self._stats.setdefault(name, DnnStats())
+        return stats
+
     def _hand_out(self, result, returned: float) -> None:
         self.timings.extend(result.timings)
+        # Time per accelerator and the last one, per DNN, in one pass over the timings
+        # (sorted by DNN and group, so the last seen is the last group's).
+        spent: Dict[str, Dict[str, float]] = {}
+        last: Dict[str, str] = {}
+        for timing in result.timings:
+            per_acc = spent.get(timing.dnn)
+            if per_acc is None:
+                per_acc = spent[timing.dnn] = {}
+            per_acc[timing.accelerator] = per_acc.get(timing.accelerator, 0.0) + timing.ms
+            last[timing.dnn] = timing.accelerator
         for name, item in result.results.items():
             if item.tag is None:  # left out of this frame-set (no image): not an error
                 continue
             tag, offered, hops = item.tag
-            stats = self._stats.setdefault(name, DnnStats())
+            stats = self._stats_of(name)
             if not item.ok:
                 stats.run_errors += 1
                 stats.last_error = item.error
                 self.log.warning(f"inference failed: {item.error}")
                 continue
-            per_acc: Dict[str, float] = {}
-            last = ""
-            for timing in result.timings:
-                if timing.dnn == name:
-                    per_acc[timing.accelerator] = per_acc.get(timing.accelerator, 0.0) + timing.ms
-                    last = timing.accelerator
             latency = (item.finished_s - offered) * 1e3
             stats.results += 1
             stats.latencies_ms.append(latency)
             output = Output(name, result.index, result.schedule_id, tag, item.outputs, latency,
-                            per_acc, last, self._labels.get(result.schedule_id),
-                            weights=item.weights,
+                            spent.get(name, {}), last.get(name, ""),
+                            self._labels.get(result.schedule_id), weights=item.weights,
                             hops={"offered": offered, **hops, "result": returned})
             for listener in list(self._listeners):
                 listener(output)

@@ -16,6 +16,12 @@ here against 1.2 ms for resizing, scaling and normalising in separate float pass
 (docs/bench-ros.md; a 256-entry lookup table per channel took 0.2 ms). An image already of the
 input's size skips the gather: the multiply-add reads it through a strided view. A gray DNN
 fed a colour image averages the channels first (the float path).
+
+A geometry seen before costs one dict look-up before the plan's own work: its fields were
+checked when the plan was made, so only the data's length is checked per image, and the view
+of an image of the input's size is one ndarray constructor call (after a frame's pause, with
+cold caches, the checks and numpy's as_strided of every call took 0.05-0.09 ms, about half
+the multiply-add of a 224x224 image; docs/bench-ros.md).
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ def to_input(image: Image, input_shape: Tuple[int, ...], name: str = "") -> np.n
 
     ``name`` (the DNN) starts the error message when given.
     """
+    plan = _PLANS.get((image.encoding, image.height, image.width, image.step, input_shape)) \
+        if type(input_shape) is tuple else None
+    if plan is not None:  # this geometry was checked when its plan was made
+        return plan.apply(_flat(image.data), name)
     lead = f"{name}: " if name else ""
     buffer, channels_in = _buffer(image, lead)
     if len(input_shape) != 4 or input_shape[0] != 1 or input_shape[1] not in (1, 3):
@@ -65,28 +75,32 @@ def to_input(image: Image, input_shape: Tuple[int, ...], name: str = "") -> np.n
     _, channels, height, width = (int(v) for v in input_shape)
     if channels == 1 and channels_in == 3:  # the gray of a colour pixel: not one lookup
         return _float_path(_pixels(image, buffer, channels_in), channels, height, width)
-    key = (image.encoding, int(image.height), int(image.width), int(image.step), channels,
-           height, width)
-    plan = _PLANS.get(key)
-    if plan is None:
-        if len(_PLANS) >= PLANS_KEPT:
-            _PLANS.clear()
-        plan = _PLANS[key] = _Plan.make(*key)
-    return plan.apply(buffer)
+    if len(_PLANS) >= PLANS_KEPT:
+        _PLANS.clear()
+    plan = _Plan.make(image.encoding, int(image.height), int(image.width), int(image.step),
+                      channels, height, width)
+    # Keyed by the fields as given (what the look-up above sees); a list shape is not kept.
+    if type(input_shape) is tuple:
+        _PLANS[(image.encoding, image.height, image.width, image.step, input_shape)] = plan
+    return plan.apply(buffer, name)
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """One image geometry -> one input shape: ``source`` holds, for input value ``(c, y, x)``
-    (flattened), the index of the image byte it comes from; the value is that byte times
-    ``scale[c]`` plus ``offset[c]``. ``source`` is None for an image of the input's size:
-    ``view`` (height, width, step, channels, bgr) then reads it in place."""
+    """One image geometry -> one input shape: ``source`` holds, for input value ``(c, y, x)``,
+    the index of the image byte it comes from; the value is that byte times ``scale[c]`` plus
+    ``offset[c]``. ``source`` is None for an image of the input's size: the bytes are then
+    read in place through a view of ``view`` ((shape, strides, offset): channel order and mono
+    repetition in the channel stride). ``need``: the bytes an image must have; ``geometry``
+    (encoding, height, width, step) for the error saying it has fewer."""
 
-    source: Optional[np.ndarray]  # (C * H * W,) intp into the image's bytes
-    scale: np.ndarray  # (C, 1, 1) float32
-    offset: np.ndarray  # (C, 1, 1) float32
+    source: Optional[np.ndarray]  # (1, C, H, W) intp into the image's bytes
+    scale: np.ndarray  # (1, C, 1, 1) float32
+    offset: np.ndarray  # (1, C, 1, 1) float32
     shape: Tuple[int, int, int, int]
-    view: Tuple[int, int, int, int, bool]
+    view: Tuple[Tuple[int, ...], Tuple[int, ...], int]
+    need: int
+    geometry: Tuple[str, int, int, int]
 
     @classmethod
     def make(cls, encoding, src_h, src_w, step, channels, height, width) -> "_Plan":
@@ -97,30 +111,37 @@ class _Plan:
             picks = [0] * channels
         else:  # rgb8: bytes R, G, B; bgr8: B, G, R -> channel c reads byte 2 - c
             picks = [2 - c for c in range(3)] if encoding == "bgr8" else [0, 1, 2]
+        shape = (1, channels, height, width)
         base = rows[:, None] * step + cols[None, :] * channels_in
         source = None if (src_h, src_w) == (height, width) else \
-            np.stack([base + p for p in picks]).reshape(-1).astype(np.intp)
+            np.stack([base + p for p in picks]).reshape(shape).astype(np.intp)
+        # The same-size view: channel c at byte picks[c] of a pixel (stride 0 for mono).
+        channel_stride = 0 if channels == 1 or channels_in == 1 else picks[1] - picks[0]
+        view = (shape, (0, channel_stride, step, channels_in), picks[0])
         if channels == 1:
             mean, std = np.array([np.mean(MEAN_RGB)]), np.array([np.mean(STD_RGB)])
         else:
             mean, std = np.asarray(MEAN_RGB), np.asarray(STD_RGB)
-        scale = (1.0 / (255.0 * std)).astype(np.float32).reshape(channels, 1, 1)
-        offset = (-mean / std).astype(np.float32).reshape(channels, 1, 1)
-        return cls(source, scale, offset, (1, channels, height, width),
-                   (src_h, src_w, step, channels_in, encoding == "bgr8"))
+        scale = (1.0 / (255.0 * std)).astype(np.float32).reshape(1, channels, 1, 1)
+        offset = (-mean / std).astype(np.float32).reshape(1, channels, 1, 1)
+        return cls(source, scale, offset, shape, view, step * (src_h - 1) + src_w * channels_in,
+                   (encoding, src_h, src_w, step))
 
-    def apply(self, buffer: np.ndarray) -> np.ndarray:
+    def apply(self, buffer: np.ndarray, name: str = "") -> np.ndarray:
+        if buffer.size < self.need:
+            encoding, height, width, step = self.geometry
+            lead = f"{name}: " if name else ""
+            raise FrameError(f"{lead}image data truncated: {buffer.size} bytes for a "
+                             f"{width}x{height} {encoding} image with row step {step} "
+                             f"(expected {step * height})")
         out = np.empty(self.shape, np.float32)
-        if self.source is None:  # mono: its one channel broadcasts over the input's C
-            height, width, step, channels_in, bgr = self.view
-            pixels = np.lib.stride_tricks.as_strided(
-                buffer, shape=(height, width * channels_in), strides=(step, 1)).reshape(
-                height, width, channels_in)
-            picked = (pixels[:, :, ::-1] if bgr else pixels).transpose(2, 0, 1)
+        if self.source is None:
+            shape, strides, offset = self.view
+            picked = np.ndarray(shape, np.uint8, buffer, offset, strides)
         else:
-            picked = buffer.take(self.source).reshape(self.shape[1:])
-        np.multiply(picked, self.scale, out=out[0])
-        out += self.offset
+            picked = buffer.take(self.source)
+        np.multiply(picked, self.scale, out=out)
+        np.add(out, self.offset, out=out)
         return out
 
 
@@ -158,18 +179,20 @@ def _buffer(image: Image, lead: str) -> Tuple[np.ndarray, int]:
     if step < row:
         raise FrameError(f"{lead}image row step {step} bytes is shorter than a row of "
                          f"{width} {image.encoding} pixels ({row} bytes)")
-    data = image.data
-    if isinstance(data, np.ndarray):
-        buffer = data.reshape(-1).view(np.uint8)
-    else:
-        buffer = np.frombuffer(memoryview(bytes(data) if isinstance(data, list) else data),
-                               dtype=np.uint8)
+    buffer = _flat(image.data)
     need = step * (height - 1) + row
     if buffer.size < need:
         raise FrameError(f"{lead}image data truncated: {buffer.size} bytes for a "
                          f"{width}x{height} {image.encoding} image with row step {step} "
                          f"(expected {step * height})")
     return buffer, channels
+
+
+def _flat(data) -> np.ndarray:
+    """An image's data as a flat uint8 array (no copy, but of a list)."""
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).view(np.uint8)
+    return np.frombuffer(bytes(data) if isinstance(data, list) else data, dtype=np.uint8)
 
 
 def _pixels(image: Image, buffer: np.ndarray, channels: int) -> np.ndarray:

@@ -53,25 +53,38 @@ def schedule_from_msg(msg) -> CoreSchedule:
                         profile_sha256=msg.profile_sha256 or None)
 
 
-def result_to_msg(output, header, postprocessor: Optional[Postprocessor] = None):
+def result_to_msg(output, header, postprocessor: Optional[Postprocessor] = None, msg=None):
     """A feeder.Output and the input image's header -> hax_conn_ros/InferenceResult, the
     outputs as ``postprocessor`` makes them (default: classify, top-5, indices): classes and
-    scores, or every tensor. Its ConfigError (e.g. top_k above the class count) passes on."""
-    from hax_conn_ros.msg import InferenceResult, OutputTensor
+    scores, or every tensor. Its ConfigError (e.g. top_k above the class count) passes on.
 
+    ``msg``: an InferenceResult to fill (every field) instead of a new one: the executor node
+    passes back the one it published last for the DNN (publish() has copied it out), since
+    a new one costs its constructor (a Header and a Time made and dropped, 14 fields set) on
+    top of the fields, twice the filling's time with cold caches (docs/bench-ros.md)."""
     post = postprocessor or DEFAULT_POSTPROCESSOR
     done = post(output.outputs)
-    msg = InferenceResult(header=header, dnn=output.dnn, frame_set=output.frame_set,
-                          schedule_sequence=int(output.label or 0),
-                          accelerator=output.last_accelerator, weights=output.weights,
-                          postprocess=post.config.kind,
-                          latency_ms=float(output.latency_ms),
-                          gpu_ms=float(output.accelerator_ms.get("gpu", 0.0)),
-                          dla_ms=float(output.accelerator_ms.get("dla", 0.0)))
-    if isinstance(done, ClassifyResult):
-        msg.class_ids, msg.scores = list(done.class_ids), list(done.scores)
+    if msg is None:
+        from hax_conn_ros.msg import InferenceResult
+
+        msg = InferenceResult(header=header)
+    else:
+        msg.header = header
+    msg.dnn, msg.frame_set = output.dnn, output.frame_set
+    msg.schedule_sequence = int(output.label or 0)
+    msg.accelerator, msg.weights = output.last_accelerator, output.weights
+    msg.postprocess = post.config.kind
+    msg.latency_ms = float(output.latency_ms)
+    msg.gpu_ms = float(output.accelerator_ms.get("gpu", 0.0))
+    msg.dla_ms = float(output.accelerator_ms.get("dla", 0.0))
+    if isinstance(done, ClassifyResult):  # the setters make the array('i') and array('f')
+        msg.class_ids, msg.scores = done.class_ids, done.scores
         msg.class_names = list(done.names)
+        msg.outputs = []
     else:  # array('f') from the bytes: rosidl checks a list element by element
+        from hax_conn_ros.msg import OutputTensor
+
+        msg.class_ids, msg.scores, msg.class_names = (), (), []
         msg.outputs = [OutputTensor(name=t.name, shape=list(t.shape),
                                     data=array("f", t.data.tobytes()))
                        for t in done.tensors]

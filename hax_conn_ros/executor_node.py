@@ -3,18 +3,22 @@
     ros2 run hax_conn_ros gpu_executor --ros-args -p alexnet.image_topic:=/cam0/image_raw
 
 Both nodes of one process share one runtime (hax_conn_core.feeder.acquire), so that their
-engines share device memory. Each subscribes to the input topics of the DNNs whose first group
-runs on its accelerator, publishes the results of those whose last group runs there (on
-``hax_conn/<dnn>/result``), and reports its figures on /diagnostics. A lone executor in its
-process does all of it. A new schedule (``planner/schedule``) takes effect between frame-sets.
-Users' models (read-only ``models``, paths; per model ``<name>.input_shape`` beside the
-built-ins' keys) are registered and read at start through hax_conn_core.graph.resolve and
-runtime.models.load_model; one that cannot be read is one log line and a /diagnostics entry,
-and schedules run without it (the other DNNs keep running).
+engines share device memory. The DNNs whose first group runs on a node's accelerator read
+their images from the topics its parameters name; one node of the process (the first by
+accelerator name) holds the subscriptions of all of them, one per topic, so that an image two
+nodes' DNNs read is taken and converted once. Each node publishes the results of the DNNs whose
+last group runs on its accelerator (on ``hax_conn/<dnn>/result``), and reports its figures on
+/diagnostics. A lone executor in its process does all of it. A new schedule
+(``planner/schedule``) takes effect between frame-sets. Users' models (read-only ``models``,
+paths; per model ``<name>.input_shape`` beside the built-ins' keys) are registered and read at
+start through hax_conn_core.graph.resolve and runtime.models.load_model; one that cannot be read
+is one log line and a /diagnostics entry, and schedules run without it (the other DNNs keep
+running).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import replace
@@ -55,6 +59,12 @@ PARAMETERS = {  # name: (default, description)
     **{f"{dnn}.weights": ("", f"{dnn}'s weights file (.caffemodel, .onnx); '' = seeded")
        for dnn in known_ids()},
 }
+
+
+#: The executor nodes of each process's feeder, by accelerator: the first of them holds the
+#: image subscriptions of all (ExecutorNode._subscribe).
+_NODES: dict = {}
+_NODES_LOCK = threading.Lock()
 
 
 def model_parameters(name: str) -> dict:
@@ -101,7 +111,12 @@ class ExecutorNode(Node):
         self._feeder.add_listener(self._publish_result)
         self._profiles = Replanner()
         self._results = {}
+        # dnn -> the InferenceResult last published for it, filled again for the next result
+        # (taken out while in use: two frame-sets may complete in two runtime threads at once).
+        self._spare = {}
         self._inputs = {}  # topic -> (subscription, [dnn, ...])
+        self._firsts = []  # (dnn, accelerator of its first group) of the current schedule
+        self._subscribing = threading.Lock()  # a leaving sibling may call _subscribe too
         #: (dnn, frame_set, {hop: perf_counter()}) of recent published results: the feeder's
         #: hops plus ``received`` (image callback entered), ``built``, ``published`` (bench).
         self.hops = deque(maxlen=feeding.HISTORY)
@@ -118,6 +133,8 @@ class ExecutorNode(Node):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(value("diagnostics_period_s").value, self._publish_diagnostics,
                           callback_group=self._control_group)
+        with _NODES_LOCK:
+            _NODES.setdefault(self._feeder, {})[accelerator] = self
 
     def _register_models(self) -> list:
         """Declare the parameters of the users' models (``models``) and register each with its
@@ -161,17 +178,39 @@ class ExecutorNode(Node):
             if d.dnn not in self._results:
                 self._results[d.dnn] = self.create_publisher(
                     InferenceResult, f"hax_conn/{d.dnn}/result", 10)
-        self._subscribe([d.dnn for d in msg.dnns
-                         if d.dnn not in dropped and self._mine(d.assignment[0])])
+        self._firsts = [(d.dnn, d.assignment[0]) for d in msg.dnns if d.dnn not in dropped]
+        self._subscribe()
         self._feeder.set_schedule(schedule, profile, msg.sequence)
 
     def _mine(self, accelerator: str) -> bool:
         return self._feeder.owner(accelerator) == self.accelerator
 
-    def _subscribe(self, dnns) -> None:
+    def _subscribe(self) -> None:
+        """Subscribe to the image topics of the current schedule's DNNs, when this node is the
+        first of its process's executor nodes; else to none.
+
+        Two subscriptions of one topic in one process (a DNN starting on each accelerator
+        reading the same camera) would each take and convert every image, the frame-set would
+        wait for the second callback (0.2 ms), and two image objects would each be
+        preprocessed where one input serves DNNs of one input shape (the feeder shares it):
+        together about 0.5 of the 1.7 ms per-frame overhead (docs/bench-ros.md). Each DNN's
+        topic is still the one its node's parameters name (the node of its first group's
+        accelerator), resolved by that node."""
+        with _NODES_LOCK:
+            nodes = dict(_NODES.get(self._feeder, {}))
+        with self._subscribing:
+            self._subscribe_to(nodes)
+
+    def _subscribe_to(self, nodes) -> None:
         wanted = {}
-        for dnn in dnns:
-            wanted.setdefault(self.get_parameter(f"{dnn}.image_topic").value, []).append(dnn)
+        if min(nodes, default=self.accelerator) == self.accelerator:
+            for dnn, first in self._firsts:
+                node = nodes.get(self._feeder.owner(first), self)
+                key = f"{dnn}.image_topic"
+                if not node.has_parameter(key):  # a model only this node knows of
+                    node = self
+                topic = node.resolve_topic_name(node.get_parameter(key).value)
+                wanted.setdefault(topic, []).append(dnn)
         for topic in [t for t in self._inputs if t not in wanted]:
             self.destroy_subscription(self._inputs.pop(topic)[0])
         for topic, names in wanted.items():
@@ -190,12 +229,12 @@ class ExecutorNode(Node):
 
     def _publish_result(self, output) -> None:
         publisher = self._results.get(output.dnn)
-        if publisher is None or not self._mine(output.last_accelerator) \
-                or not self.context.ok():  # shutting down: a frame-set still in flight
+        if publisher is None or not self._mine(output.last_accelerator):
             return
         try:
             header, received = output.tag
-            msg = conversions.result_to_msg(output, header, self._post.get(output.dnn))
+            msg = conversions.result_to_msg(output, header, self._post.get(output.dnn),
+                                            self._spare.pop(output.dnn, None))
         except ConfigError as error:  # e.g. top_k above the class count
             unpublished = self._unfit.get(output.dnn, ("", 0))[1]
             if not unpublished:  # one log line; /diagnostics counts them all
@@ -203,7 +242,15 @@ class ExecutorNode(Node):
             self._unfit[output.dnn] = (str(error), unpublished + 1)
             return
         built = time.perf_counter()
-        publisher.publish(msg)
+        try:
+            publisher.publish(msg)  # converted and written before it returns: msg is free again
+        except Exception:  # noqa: BLE001 - re-raised unless the context is shut down
+            # A frame-set still in flight at shutdown. Asked only here, not before each result:
+            # Context.ok() costs 0.05 ms with cold caches, 0.002 ms warm (docs/bench-ros.md).
+            if self.context.ok():
+                raise
+            return
+        self._spare[output.dnn] = msg
         self.hops.append((output.dnn, output.frame_set, {
             **output.hops, "received": received, "built": built,
             "published": time.perf_counter()}))
@@ -231,7 +278,22 @@ class ExecutorNode(Node):
         # The runtime holds the engines (device memory): the last node of the process frees it.
         self._feeder.remove_listener(self._publish_result)
         self._feeder.hosts.discard(self.accelerator)
+        with _NODES_LOCK:
+            nodes = _NODES.get(self._feeder, {})
+            if nodes.get(self.accelerator) is self:
+                del nodes[self.accelerator]
+            if not nodes:
+                _NODES.pop(self._feeder, None)
+            successor = nodes[min(nodes)] if nodes else None
         feeding.release(self._feeder)
+        for topic in list(self._inputs):  # before the successor subscribes to them
+            self.destroy_subscription(self._inputs.pop(topic)[0])
+        if successor is not None and successor._firsts and self.context.ok():
+            try:  # it takes the images over (a node leaving a process that keeps running)
+                successor._subscribe()
+            except Exception as error:  # noqa: BLE001 - the process is shutting down
+                self.get_logger().warning(f"images not handed to {successor.get_name()}: "
+                                          f"{error}")
         return super().destroy_node()
 
 

@@ -112,3 +112,25 @@ def test_missing_short_and_empty_labels_files_are_refused(tmp_path):
 def test_raw_ignores_labels_and_k():
     post = make_postprocessor({"kind": "raw", "top_k": 50, "labels": "/no/such/file"}, "net")
     assert isinstance(post({"prob": _scores()}), RawOutputs)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_best_scores_equal_top_k_and_its_scores(seed):
+    from hax_conn_core.postprocess import best_scores
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 1200))
+    # distinct values (the partition's own path), few distinct values (ties), specials
+    scores = (rng.permutation(n).astype(np.float32) if seed % 3 == 0
+              else rng.integers(0, 6 if seed % 3 == 1 else 1000, n).astype(np.float32))
+    if seed % 2:
+        for special in (np.nan, np.inf, -np.inf, -0.0, 0.0):
+            scores[rng.random(n) < 0.01] = special
+    for k in (1, 2, 5, n // 2 + 1, n - 1, n):
+        if k < 1:
+            continue
+        want = np.argsort(-scores, kind="stable")[:k]
+        ids, values = best_scores(scores, k)
+        assert ids == want.tolist(), (n, k)
+        assert all(type(i) is int for i in ids) and all(type(v) is float for v in values)
+        assert np.array_equal(np.asarray(values, np.float32), scores[want], equal_nan=True)

@@ -119,3 +119,13 @@ def test_one_geometry_then_another_gives_each_its_own_result():
         np.testing.assert_allclose(out[0].transpose(1, 2, 0),
                                    _normalised(_nearest(pixels.astype(float), 4, 4)),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_truncated_image_of_a_geometry_seen_before_is_still_refused():
+    image, _ = _image("rgb8", 6, 5, 3, pad=2)
+    to_input(image, (1, 3, 6, 5))  # the plan of this geometry is made and kept
+    short = Image("rgb8", 6, 5, image.step, image.data[:image.step * 5 + 14])
+    with pytest.raises(FrameError, match=r"^alexnet: image data truncated: 99 bytes for a 5x6 "
+                                         r"rgb8 image with row step 17 \(expected 102\)"):
+        to_input(short, (1, 3, 6, 5), name="alexnet")
+    to_input(Image("rgb8", 6, 5, image.step, image.data[:image.step * 5 + 15]), (1, 3, 6, 5))

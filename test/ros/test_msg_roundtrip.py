@@ -75,3 +75,32 @@ def test_inference_result_arrays_roundtrip(ros_context):
                            scores=[0.5, 0.25, 0.125], latency_ms=2.5, gpu_ms=1.5, dla_ms=0.75)
     got = _roundtrip(ros_context, InferenceResult, "hax_conn_test/result", sent)
     assert got == sent
+
+
+def test_a_result_message_filled_again_equals_a_new_one(tmp_path):
+    """The executor node fills its last published InferenceResult again (conversions)."""
+    import numpy as np
+    from std_msgs.msg import Header
+
+    from hax_conn_core.feeder import Output
+    from hax_conn_core.postprocess import make_postprocessor
+    from hax_conn_ros.conversions import result_to_msg
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"c{i}\n" for i in range(10)))
+    posts = [make_postprocessor({"top_k": 3, "labels": str(labels)}, "net"),
+             make_postprocessor({"kind": "raw"}, "net"), make_postprocessor(None, "net")]
+    rng = np.random.default_rng(0)
+    previous = None
+    for step in range(6):
+        header = Header(frame_id=f"f{step}")
+        header.stamp.sec = step
+        output = Output("net", step, 0, None, {"prob": rng.random((1, 10), np.float32)},
+                        1.5 + step, {"gpu": 0.5, "dla": float(step)}, ("gpu", "dla")[step % 2],
+                        label=step, weights=f"seeded:{step}")
+        post = posts[step % 3]
+        fresh = result_to_msg(output, header, post)
+        previous = result_to_msg(output, header, post, previous)
+        assert previous == fresh, step
+        assert (len(fresh.class_ids), len(fresh.outputs)) == ((0, 1) if step % 3 == 1 else
+                                                              (3 if step % 3 == 0 else 5, 0))

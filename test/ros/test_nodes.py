@@ -161,3 +161,12 @@ def test_malformed_images_are_counted_while_the_other_dnn_keeps_going(bringup):
     assert "alexnet" not in probe.dnns_with_results()
     errors = [s for a in probe.diagnostics for s in a.status if s.message != "running"]
     assert errors and "alexnet" in errors[-1].message
+    # One subscription per topic in the process, all held by the first executor (dla): each
+    # image is taken once, for the DNNs of both nodes, each DNN on the topic its nodes name.
+    inputs = {node: {topic: list(names) for topic, (_, names) in
+                     graph.node(f"{node}_executor")._inputs.items()} for node in ("dla", "gpu")}
+    assert inputs == {"dla": {"/camera/bad": ["alexnet"], "/camera/image_raw": ["resnet18"]},
+                      "gpu": {}}
+    for topic in ("/camera/bad", "/camera/image_raw"):
+        graph.wait(lambda: graph.probe.count_subscribers(topic) == 1,
+                   f"one subscription of {topic}")
