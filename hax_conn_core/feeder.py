@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from hax_conn_core.errors import HaxConnError
@@ -59,6 +59,38 @@ class DnnStats:
     results: int = 0
     last_error: str = ""
     latencies_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+class Unpublished:
+    """Results computed but not published, per DNN: the first error and how many, so that a
+    caller logs the first once and diagnostics count them all (e.g. an outputs setting that
+    does not fit the model's output)."""
+
+    def __init__(self) -> None:
+        self._errors: Dict[str, Tuple[str, int]] = {}
+
+    def add(self, dnn: str, error: str) -> bool:
+        """Count one more of ``dnn``'s; True for its first (the one to log)."""
+        previous = self._errors.get(dnn, ("", 0))[1]
+        self._errors[dnn] = (error, previous + 1)
+        return previous == 0
+
+    def items(self) -> List[Tuple[str, Tuple[str, int]]]:
+        return list(self._errors.items())
+
+
+def with_errors(stats: Dict[str, DnnStats], unpublished: Unpublished,
+                not_loaded: Dict[str, str]) -> Dict[str, DnnStats]:
+    """``stats`` (DNN -> its figures) with the results not published counted as run errors
+    and the models that could not be loaded as one error each, as diagnostics report them."""
+    out = dict(stats)
+    for dnn, (error, count) in unpublished.items():
+        base = out.get(dnn) or DnnStats()
+        out[dnn] = replace(base, run_errors=base.run_errors + count, last_error=error)
+    for name, error in list(not_loaded.items()):
+        out[name] = replace(out.get(name) or DnnStats(), run_errors=1,
+                            last_error=f"model {name} not loaded: {error}")
+    return out
 
 
 class Feeder:

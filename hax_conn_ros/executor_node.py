@@ -21,7 +21,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
@@ -97,7 +96,7 @@ class ExecutorNode(Node):
         except ConfigError:
             Node.destroy_node(self)
             raise
-        self._unfit = {}  # dnn -> (error, results not published): outputs setting unfit
+        self._unfit = feeding.Unpublished()  # results an outputs setting did not fit
         weights = {dnn: value(f"{dnn}.weights").value for dnn in names
                    if value(f"{dnn}.weights").value}
         self._feeder = feeding.acquire(value("backend").value, value("device").value or None,
@@ -236,10 +235,8 @@ class ExecutorNode(Node):
             msg = conversions.result_to_msg(output, header, self._post.get(output.dnn),
                                             self._spare.pop(output.dnn, None))
         except ConfigError as error:  # e.g. top_k above the class count
-            unpublished = self._unfit.get(output.dnn, ("", 0))[1]
-            if not unpublished:  # one log line; /diagnostics counts them all
+            if self._unfit.add(output.dnn, str(error)):  # one log line; /diagnostics counts
                 self.get_logger().error(f"results of {output.dnn} not published: {error}")
-            self._unfit[output.dnn] = (str(error), unpublished + 1)
             return
         built = time.perf_counter()
         try:
@@ -259,14 +256,8 @@ class ExecutorNode(Node):
         schedule = self._feeder.schedule
         mine = [n for n, accs in schedule.assignments.items() if self._mine(accs[0])] \
             if schedule is not None else []
-        stats = {n: s for n, s in self._feeder.stats().items() if n in mine}
-        for dnn, (error, unpublished) in list(self._unfit.items()):
-            base = stats.get(dnn) or feeding.DnnStats()
-            stats[dnn] = replace(base, run_errors=base.run_errors + unpublished,
-                                 last_error=error)
-        for name, error in list(self._models.bad.items()):  # users' models not loaded
-            stats[name] = replace(stats.get(name) or feeding.DnnStats(), run_errors=1,
-                                  last_error=f"model {name} not loaded: {error}")
+        stats = feeding.with_errors({n: s for n, s in self._feeder.stats().items() if n in mine},
+                                    self._unfit, self._models.bad)
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [conversions.diagnostic_status(

@@ -177,3 +177,17 @@ def test_wait_idle_returns_once_the_frame_sets_are_out(feeder):
     assert feeder.wait_idle(timeout_s=120)  # woken by the result, not by a timeout
     assert feeder.depth()[0] == 0
     got.wait(lambda out: len(out) == 2)
+
+
+def test_unpublished_results_count_once_logged_and_all_in_diagnostics():
+    unpublished = feeding.Unpublished()
+    assert unpublished.add("alexnet", "top_k 10 above the 5 classes") is True
+    assert unpublished.add("alexnet", "top_k 10 above the 5 classes") is False
+    base = feeding.DnnStats(received=4, results=2, run_errors=1)
+    stats = feeding.with_errors({"alexnet": base, "resnet18": feeding.DnnStats(results=3)},
+                                unpublished, {"mynet": "no such file"})
+    assert stats["alexnet"].run_errors == 3 and "top_k 10" in stats["alexnet"].last_error
+    assert stats["alexnet"].received == 4 and base.run_errors == 1  # a copy; the input stays
+    assert stats["resnet18"].run_errors == 0
+    assert stats["mynet"].run_errors == 1
+    assert stats["mynet"].last_error == "model mynet not loaded: no such file"
