@@ -26,6 +26,10 @@ demo: setup
 		--objective throughput --frames 30
 	@echo
 	@$(HAX_CONN_VENV)/bin/hax-conn ros-demo
+	@echo
+	@echo "The same on GPU hardware: the 12 DNNs profiled, planned and measured on an H200 split"
+	@echo "into two partitions (our stand-in for a Jetson's GPU and DLA), where the plan gains and"
+	@echo "where the predictions miss: docs/bench/emulated-soc-h200-runs-4-6.md"
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
